@@ -1,0 +1,221 @@
+"""The `relief` command: parse options, call one service, render. Heavy modules load lazily."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(
+    help="relief：社会救助“政策找人”工具。导入各部门数据、运行预警模型、跟踪网格员走访。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+rules_app = typer.Typer(help="检查规则配置文件 rules.yaml。", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@app.callback()
+def _private_files() -> None:
+    """Everything relief creates (database, -wal/-shm, exports) is owner-only."""
+    os.umask(0o077)
+
+
+class Fmt(str, Enum):
+    table = "table"
+    json = "json"
+
+
+DbOpt = Annotated[Path, typer.Option("--db", help="数据库文件路径。")]
+RulesOpt = Annotated[Optional[Path], typer.Option("--rules", help="规则文件路径（默认：当前目录的 rules.yaml，没有则用内置规则）。")]
+AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="统计截止日期 YYYY-MM-DD（默认：今天）。")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="出错时显示技术细节（调用栈）。")]
+ShowPiiOpt = Annotated[bool, typer.Option("--show-pii", help="显示完整身份证号、电话和姓名（会记入审计表）。")]
+
+
+@contextmanager
+def _errors(verbose: bool) -> Iterator[None]:
+    """Known problems become one Chinese line and exit 1; others too, unless --verbose."""
+    from .config import ConfigError
+    from .store import StoreError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ConfigError as e:
+        from .render import err
+
+        err.print("规则文件有误：")
+        for p in e.problems:
+            err.print(f"  {p}", markup=False)
+        raise typer.Exit(1) from None
+    except (StoreError, UsageProblem) as e:
+        from .render import err
+
+        err.print(f"错误：{e}", markup=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        from .render import err
+
+        err.print("已中断，本次未完成的文件没有写入数据库。")
+        raise typer.Exit(130) from None
+    except Exception as e:
+        if verbose:
+            raise
+        from .render import err
+
+        # The message of an unexpected error may quote a cell: show only its type.
+        err.print(f"内部错误（{type(e).__name__}）。请加 --verbose 重试以查看详情，并报告给维护人员。", markup=False)
+        raise typer.Exit(1) from None
+
+
+class UsageProblem(Exception):
+    """A bad option value detected by a command (Chinese message)."""
+
+
+def _as_of(value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    from .values import ValueProblem, parse_date
+
+    try:
+        return parse_date(value)
+    except ValueProblem:
+        raise UsageProblem(f"--as-of 日期无法识别：{value}（应为 YYYY-MM-DD）") from None
+
+
+def _open_store(db: Path, rules: Path | None) -> Any:
+    from .config import load_config
+    from .store import Store
+
+    return Store(db, load_config(rules))
+
+
+@app.command("import")
+def import_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="要导入的文件或文件夹（.xlsx / .xls / .csv）。", show_default=False)],
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="强制按指定来源导入（如 medical），不自动识别。")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    verbose: VerboseOpt = False,
+) -> None:
+    """导入各部门导出的表格：自动识别来源，规范化数值，拒收行写入拒收明细工作簿。"""
+    from .importer import import_paths
+    from .render import err, import_summary, out, print_json
+
+    with _errors(verbose):
+        store = _open_store(db, rules)
+        if source is not None and source not in store.config.sources:
+            raise UsageProblem(f"未知的数据来源 {source}，可选：{', '.join(store.config.sources)}")
+        with _progress(enabled=fmt == Fmt.table) as progress:
+            report = import_paths(store, paths, source=source, progress=progress)
+        if report.sheets and any(s.rejects_file for s in report.sheets):
+            store.audit("import:rejects", {"paths": [str(p) for p in paths]}, sum(s.rejected for s in report.sheets), False,
+                        ";".join(sorted({s.rejects_file for s in report.sheets if s.rejects_file})))
+        if fmt == Fmt.json:
+            print_json([s.as_dict() for s in report.sheets])
+        else:
+            out.print(import_summary(report))
+        for f in report.failures:
+            err.print(f"无法导入 {f.file}：{f.reason}", markup=False)
+        if report.failures:
+            raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A progress line per sheet on stderr (only on a terminal, only in table mode)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .render import err
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, console=err) as bar:
+        tasks: dict[tuple[str, str], Any] = {}
+
+        def update(file: str, sheet: str, rows: int) -> None:
+            key = (file, sheet)
+            if key not in tasks:
+                tasks[key] = bar.add_task("")
+            bar.update(tasks[key], description=f"{file} / {sheet}：已读 {rows:,} 行")
+
+        yield update
+
+
+@rules_app.command("check")
+def rules_check(rules: RulesOpt = None, verbose: VerboseOpt = False) -> None:
+    """检查规则文件，一次列出全部问题。"""
+    from .config import load_config, resolve_rules_path
+    from .render import out
+
+    with _errors(verbose):
+        config = load_config(rules)
+        out.print(
+            f"{resolve_rules_path(rules)}：检查通过（{len(config.sources)} 个数据来源，"
+            f"{len(config.rules)} 条预警规则，{sum(r.enabled for r in config.rules)} 条启用）。"
+        )
+
+
+@app.command("sample")
+def sample_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="输出文件夹。")],
+    households: Annotated[int, typer.Option("--households", min=1, help="生成的户数。")] = 1200,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子（相同种子生成相同数据）。")] = 7,
+    verbose: VerboseOpt = False,
+) -> None:
+    """生成一个虚构城市的各部门导出样例（全部为合成数据，不含真实人员）。"""
+    from .render import out, table
+    from .sample import generate_city
+
+    with _errors(verbose):
+        summary = generate_city(out_dir, households=households, seed=seed)
+        rows = [[f.path.name, s, n] for f in summary.files for s, n in f.sheets.items()]
+        out.print(table(f"已生成 {summary.households:,} 户、{summary.people:,} 人、{summary.records:,} 条记录：{out_dir}",
+                        ["文件", "工作表", "行数"], rows, justify_right={"行数"}))
+
+
+@app.command("demo")
+def demo_cmd(
+    db: Annotated[Path, typer.Option("--db", help="演示数据库（每次重建，不会碰 relief.db）。")] = Path("relief-demo.db"),
+    data: Annotated[Optional[Path], typer.Option("--data", help="样例数据文件夹（默认 ./sample_data，没有则现场生成）。")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """用内置样例数据演示完整流程：导入 → 预警 → 核查清单。"""
+    import tempfile
+
+    from .config import load_config
+    from .importer import import_paths
+    from .render import import_summary, out
+    from .sample import SAMPLE_AS_OF, generate_city
+    from .store import Store
+
+    with _errors(verbose):
+        if db.resolve() == Path("relief.db").resolve():
+            raise UsageProblem("演示不能使用 relief.db，请换一个数据库文件名")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        if data is None:
+            data = Path("sample_data")
+            if not data.is_dir():
+                data = Path(tempfile.mkdtemp(prefix="relief-sample-"))
+                out.print(f"当前目录没有 sample_data，正在生成样例数据到 {data} …")
+                generate_city(data)
+        store = Store(db, load_config(None))
+        out.print(f"[bold]第 1 步：导入 {data} 中的各部门样例数据[/bold]（演示数据库：{db}，统计日期 {SAMPLE_AS_OF}）")
+        report = import_paths(store, [data])
+        out.print(import_summary(report))
+
+

@@ -1,0 +1,224 @@
+"""rules.yaml: read once into frozen, typed objects; every problem names its key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .values import normalize_header
+
+FieldType = Literal["id", "name", "phone", "text", "date", "period", "amount", "grade", "category", "int"]
+DEFAULT_RULES_NAME = "rules.yaml"
+
+
+class ConfigError(Exception):
+    """rules.yaml is unusable; `problems` lists every problem, each naming file and key."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(Strict):
+    type: FieldType = "text"
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+class SourceSpec(Strict):
+    label: str
+    department: str = ""
+    key: tuple[str, ...] = Field(min_length=1)
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _key_fields_exist(self) -> SourceSpec:
+        missing = [k for k in self.key if k not in self.fields]
+        if missing:
+            raise ValueError(f"自然键中的字段未在 fields 中定义：{', '.join(missing)}")
+        for name in self.fields:
+            if not name.isidentifier() or name.startswith("_"):
+                raise ValueError(f"字段名 {name} 只能由英文字母、数字和下划线组成，且不能以下划线开头")
+        return self
+
+    def header_map(self) -> dict[str, str]:
+        """Normalised header text -> field name (the field name itself also matches)."""
+        out: dict[str, str] = {}
+        for name, spec in self.fields.items():
+            for alias in (name, *spec.aliases):
+                out.setdefault(normalize_header(alias), name)
+        return out
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(n for n, f in self.fields.items() if f.required)
+
+
+class CategorySpec(Strict):
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+class CalendarSpec(Strict):
+    holidays: tuple[dt.date, ...] = ()
+    workdays: tuple[dt.date, ...] = ()
+
+
+class Settings(Strict):
+    """The top level of rules.yaml (rules themselves are validated by their kind)."""
+
+    version: Literal[1] = 1
+    categories: tuple[CategorySpec, ...] = Field(min_length=1)
+    default_category: str = "非低收入人口"
+    inactive_statuses: tuple[str, ...] = ()
+    calendar: CalendarSpec = CalendarSpec()
+    visit_working_days: int = Field(5, ge=1, le=60)
+    sources: dict[str, SourceSpec] = Field(min_length=1)
+    rules: tuple[dict[str, Any], ...] = ()
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, v: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
+        for name in v:
+            if not name.isidentifier() or name.startswith("_"):
+                raise ValueError(f"来源名 {name} 只能由英文字母、数字和下划线组成")
+        return v
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration: settings plus typed rules."""
+
+    path: str
+    settings: Settings
+    rules: tuple[Any, ...]
+
+    @property
+    def sources(self) -> dict[str, SourceSpec]:
+        return self.settings.sources
+
+    @cached_property
+    def category_lookup(self) -> dict[str, str]:
+        """Any spelling of a category (normalised) -> its canonical name."""
+        out: dict[str, str] = {}
+        for cat in self.settings.categories:
+            for alias in (cat.name, *cat.aliases):
+                out[normalize_header(alias)] = cat.name
+        return out
+
+    @property
+    def category_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.settings.categories)
+
+
+_MESSAGES = {
+    "extra_forbidden": "未知的键（请检查拼写）",
+    "missing": "缺少必填的键",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "date_from_datetime_parsing": "应为日期，格式 YYYY-MM-DD",
+    "date_parsing": "应为日期，格式 YYYY-MM-DD",
+    "date_type": "应为日期，格式 YYYY-MM-DD",
+    "string_type": "应为文本",
+    "list_type": "应为列表",
+    "tuple_type": "应为列表",
+    "dict_type": "应为映射（键: 值）",
+    "model_type": "应为映射（键: 值）",
+    "too_short": "不能为空",
+}
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def describe_errors(err: ValidationError, file: str, prefix: str = "") -> list[str]:
+    """Pydantic errors as Chinese lines naming file and key path."""
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        path = _loc(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        etype = e["type"]
+        if etype == "literal_error":
+            expected = e.get("ctx", {}).get("expected", "")
+            msg = f"取值应为 {expected}"
+        elif etype in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+            bound = next(iter(e.get("ctx", {}).values()), "")
+            sign = {"greater_than_equal": "≥", "less_than_equal": "≤", "greater_than": ">", "less_than": "<"}[etype]
+            msg = f"应 {sign} {bound}"
+        elif etype == "value_error":
+            msg = str(e.get("ctx", {}).get("error", e["msg"]))
+        else:
+            msg = _MESSAGES.get(etype, e["msg"])
+        lines.append(f"{file}: {path}: {msg}")
+    return lines
+
+
+def default_rules_path() -> Path:
+    return Path(str(resources.files("relief_cli") / DEFAULT_RULES_NAME))
+
+
+def resolve_rules_path(given: Path | None) -> Path:
+    """An explicit --rules wins; else ./rules.yaml; else the copy shipped with the package."""
+    if given is not None:
+        return given
+    local = Path(DEFAULT_RULES_NAME)
+    return local if local.is_file() else default_rules_path()
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = resolve_rules_path(path)
+    name = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{name}: 找不到规则文件"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{name}: 不是 UTF-8 编码的文本文件"]) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列" if mark else ""
+        raise ConfigError([f"{name}: YAML 格式错误 {where}".rstrip()]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{name}: 顶层应为映射（键: 值）"])
+    return config_from_mapping(raw, name)
+
+
+def config_from_mapping(raw: dict[str, Any], name: str = DEFAULT_RULES_NAME) -> Config:
+    from .kinds import validate_rules  # kinds import this module for their base model
+
+    problems: list[str] = []
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as e:
+        problems.extend(describe_errors(e, name))
+        settings = None
+    rules: tuple[Any, ...] = ()
+    if isinstance(raw.get("rules", []), list):
+        rules, rule_problems = validate_rules(raw.get("rules") or [], name, settings)
+        problems.extend(rule_problems)
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return Config(path=name, settings=settings, rules=rules)

@@ -1,0 +1,97 @@
+"""A change between a recent window and the window before it (surge or drop).
+
+unit 'day' windows end on the scan date and compare sums per day (spending);
+unit 'month' windows end on the latest period present in the data and compare
+monthly means (a contribution base is a level, not a flow).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .base import RuleBase, ScanContext, check_source, refs_sql
+from .common import month_index, where_sql
+
+
+class Rule(RuleBase):
+    kind: Literal["window_ratio"] = "window_ratio"
+    source: str
+    value: str
+    date: str
+    unit: Literal["day", "month"] = "day"
+    recent: int = Field(gt=0)
+    baseline: int = Field(gt=0)
+    min_ratio: float | None = Field(None, gt=0)
+    max_ratio: float | None = Field(None, gt=0, lt=1)
+    min_recent: float = 0
+    measure: str = Field(min_length=1)
+    where: dict[str, tuple[Any, ...]] = {}
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> Rule:
+        if (self.min_ratio is None) == (self.max_ratio is None):
+            raise ValueError("min_ratio（骤增）与 max_ratio（骤减）须且只能设置一个")
+        return self
+
+    def check(self, settings: Any) -> list[str]:
+        date_type = ("date",) if self.unit == "day" else ("period",)
+        return check_source(settings, self.source, {"value": self.value, "date": self.date},
+                            {"value": ("amount", "int"), "date": date_type}) + check_source(
+            settings, self.source, {f"where.{k}": k for k in self.where})
+
+    def select(self, ctx: ScanContext) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {
+            "as_of": ctx.as_of, "recent": self.recent, "baseline": self.baseline,
+            "min_recent": round(self.min_recent * 100), "measure": self.measure,
+            "ratio": self.min_ratio if self.min_ratio is not None else self.max_ratio,
+        }
+        filters = where_sql(self.where, "r", params)
+        d = f'r."{self.date}"'
+        if self.unit == "day":
+            unit_label = "天"
+            params["period"] = ctx.as_of[:7]
+            anchor = "SELECT julianday(:as_of) AS n, :period AS period"
+            pos = f"julianday({d})"
+            bound = f"{d} <= :as_of"
+            agg_recent = "SUM(CASE WHEN pos > a.n - :recent THEN v END) * 1.0 / :recent"
+            agg_base = "SUM(CASE WHEN pos <= a.n - :recent THEN v END) * 1.0 / :baseline"
+        else:
+            unit_label = "个月"
+            anchor = (f"SELECT {month_index('MAX(p)')} AS n, MAX(p) AS period FROM "
+                      f"(SELECT r.\"{self.date}\" AS p FROM {ctx.table(self.source)} r WHERE r.\"{self.date}\" <= :month)")
+            params["month"] = ctx.as_of[:4] + ctx.as_of[5:7]
+            pos = month_index(d)
+            bound = f"{d} <= :month"
+            agg_recent = "AVG(CASE WHEN pos > a.n - :recent THEN v END)"
+            agg_base = "AVG(CASE WHEN pos <= a.n - :recent THEN v END)"
+        if self.min_ratio is not None:
+            test = "recent_rate * :recent >= :min_recent AND recent_rate >= :ratio * COALESCE(base_rate, 0)"
+            sentence = ("'近' || :recent || :unit || :measure || ' ' || yuan(recent_rate * :recent) || ' 元，为此前' || :baseline"
+                        " || :unit || '平均每' || :recent || :unit || ' ' || yuan(COALESCE(base_rate, 0) * :recent)"
+                        " || ' 元的 ' || CASE WHEN COALESCE(base_rate, 0) = 0 THEN '（此前为零）' ELSE printf('%.1f', recent_rate / base_rate) END"
+                        " || ' 倍（阈值 ' || :ratio || ' 倍，且不低于 ' || yuan(:min_recent) || ' 元）'")
+            if self.unit == "month":
+                test = "recent_rate >= :min_recent AND recent_rate >= :ratio * COALESCE(base_rate, 0)"
+        else:
+            test = "base_rate > 0 AND recent_rate <= :ratio * base_rate AND recent_rate >= :min_recent"
+            sentence = ("'最近 ' || :recent || ' ' || :unit || :measure || ' ' || yuan(recent_rate) || ' 元，比此前 ' || :baseline"
+                        " || ' ' || :unit || '的 ' || yuan(base_rate) || ' 元下降 ' || printf('%.0f', (1 - recent_rate / base_rate) * 100)"
+                        " || '%（阈值 ' || printf('%.0f', (1 - :ratio) * 100) || '%）'")
+        params["unit"] = unit_label
+        sql = f"""
+        WITH a AS ({anchor}),
+        rows_in AS (
+            SELECT r.*, {pos} AS pos, r."{self.value}" AS v
+            FROM {ctx.table(self.source)} r, a
+            WHERE {bound} AND {pos} > a.n - :recent - :baseline {filters}
+        ), per AS (
+            SELECT r.id_no, {agg_recent} AS recent_rate, {agg_base} AS base_rate, a.period AS period,
+                   {refs_sql(self.source)} AS refs
+            FROM rows_in r, a GROUP BY r.id_no
+        )
+        SELECT id_no AS subject_key, period, {sentence} AS evidence, refs
+        FROM per WHERE recent_rate IS NOT NULL AND {test}
+        """
+        return sql, params

@@ -1,0 +1,203 @@
+"""Reading departmental exports: xlsx/xls/ods through python-calamine, CSV in UTF-8 or GBK.
+
+The format is decided by the file's bytes, not its name, so a CSV renamed .xlsx
+or a password-protected workbook is reported plainly instead of crashing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import python_calamine
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+TEXT_SUFFIXES = {".csv", ".txt"}
+SUPPORTED_SUFFIXES = SPREADSHEET_SUFFIXES | TEXT_SUFFIXES
+# Zip-bomb limits for xlsx/ods, checked from the archive directory before any XML is parsed.
+MAX_UNCOMPRESSED = 1 << 30
+MAX_RATIO = 100
+RATIO_MIN_SIZE = 8 << 20
+
+
+class FileProblem(Exception):
+    """The whole file cannot be read; .reason is one Chinese sentence."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Sheet:
+    """One sheet of a file: rows from Excel row 1, read lazily."""
+
+    def __init__(self, name: str, hidden: bool):
+        self.name = name
+        self.hidden = hidden
+
+    def rows(self) -> Iterator[list[Any]]:
+        raise NotImplementedError
+
+    def first_col(self) -> int:
+        """0-based column of the first cell of each row."""
+        return 0
+
+
+def column_letter(index: int) -> str:
+    """0-based column index -> Excel letters (0 -> A, 27 -> AB)."""
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def open_file(path: Path) -> list[Sheet]:
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError:
+        raise FileProblem("无法读取文件（不存在或没有读取权限）") from None
+    if not head:
+        raise FileProblem("文件为空")
+    suffix = path.suffix.lower()
+    if head.startswith(ZIP_MAGIC):
+        _check_zip(path)
+        return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
+    if head.startswith(OLE_MAGIC):
+        if _is_encrypted_ole(path):
+            raise FileProblem("工作簿设置了打开密码（已加密），请在 Excel 中取消密码后另存再导入")
+        return _calamine(path, "xls")
+    if suffix in SPREADSHEET_SUFFIXES:
+        if _looks_like_text(path):
+            raise FileProblem(f"扩展名是 {suffix}，但内容是文本（可能是改了扩展名的 CSV），请把扩展名改为 .csv 后导入")
+        raise FileProblem(f"扩展名是 {suffix}，但内容不是 Excel 工作簿（文件损坏或格式不符）")
+    if suffix in TEXT_SUFFIXES:
+        return [_csv_sheet(path)]
+    raise FileProblem(f"不支持的文件类型 {suffix or '（无扩展名）'}，请使用 .xlsx、.xls 或 .csv")
+
+
+def _check_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            names = {i.filename for i in infos}
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise FileProblem("文件已损坏或不完整，无法作为 Excel 工作簿读取") from None
+    if "[Content_Types].xml" not in names and "mimetype" not in names:
+        raise FileProblem("文件缺少 [Content_Types].xml，不是有效的 Excel 工作簿")
+    total = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if total > MAX_UNCOMPRESSED:
+        raise FileProblem("工作簿解压后超过 1 GB，疑似压缩炸弹，已拒绝读取")
+    if total > RATIO_MIN_SIZE and total / packed > MAX_RATIO:
+        raise FileProblem(f"工作簿压缩比超过 {MAX_RATIO} 倍，疑似压缩炸弹，已拒绝读取")
+
+
+def _is_encrypted_ole(path: Path) -> bool:
+    marker = "EncryptedPackage".encode("utf-16-le")
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            if marker in chunk:
+                return True
+    return False
+
+
+def _looks_like_text(path: Path) -> bool:
+    with path.open("rb") as f:
+        sample = f.read(4096)
+    if b"\x00" in sample:
+        return False
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            sample.decode(enc)
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
+def _calamine(path: Path, kind: str) -> list[Sheet]:
+    try:
+        wb = python_calamine.CalamineWorkbook.from_path(str(path))
+        metas = wb.sheets_metadata
+    except Exception:  # calamine raises several error types for broken files
+        raise FileProblem(f"文件已损坏或不完整，无法作为 {kind} 工作簿读取") from None
+    sheets = []
+    for meta in metas:
+        if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
+            continue
+        hidden = meta.visible != python_calamine.SheetVisibleEnum.Visible
+        sheets.append(_CalamineSheet(wb, meta.name, hidden))
+    return sheets
+
+
+class _CalamineSheet(Sheet):
+    def __init__(self, wb: python_calamine.CalamineWorkbook, name: str, hidden: bool):
+        super().__init__(name, hidden)
+        self._wb = wb
+        self._sheet: python_calamine.CalamineSheet | None = None
+
+    def _load(self) -> python_calamine.CalamineSheet:
+        if self._sheet is None:
+            try:
+                self._sheet = self._wb.get_sheet_by_name(self.name)
+            except Exception:
+                raise FileProblem(f"工作表「{self.name}」已损坏，无法读取") from None
+        return self._sheet
+
+    def first_col(self) -> int:
+        start = self._load().start
+        return start[1] if start else 0
+
+    def rows(self) -> Iterator[list[Any]]:
+        sheet = self._load()
+        try:
+            yield from sheet.iter_rows()
+        except Exception:
+            raise FileProblem(f"工作表「{self.name}」已损坏，无法读取") from None
+
+
+class _CsvSheet(Sheet):
+    def __init__(self, name: str, text: str, dialect: Any):
+        super().__init__(name, hidden=False)
+        self._text = text
+        self._dialect = dialect
+
+    def rows(self) -> Iterator[list[Any]]:
+        try:
+            yield from csv.reader(io.StringIO(self._text), self._dialect)
+        except csv.Error:
+            raise FileProblem("CSV 格式错误（引号不成对或字段中含非法字符）") from None
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM) first; GB18030 (a superset of GBK) otherwise."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise FileProblem("无法识别文本编码（既不是 UTF-8 也不是 GBK/GB18030）") from None
+
+
+def _csv_sheet(path: Path) -> Sheet:
+    text = decode_text(path.read_bytes())
+    if not text.strip():
+        raise FileProblem("文件为空")
+    sample = text[:8192]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;|")
+    except csv.Error:
+        dialect = csv.excel
+
+    return _CsvSheet(path.stem, text, dialect)

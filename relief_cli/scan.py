@@ -1,0 +1,243 @@
+"""relief scan: evaluate every enabled rule as of a date, then write and route alerts.
+
+Everything is set-based: each rule kind contributes one query whose hits land in a
+temp table; routing, due dates and de-duplication are single statements over it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .kinds.base import RuleBase, ScanContext
+from .kinds.common import yuan
+from .store import Store
+from .workdays import WorkCalendar
+
+CALENDAR_YEARS_BEFORE = 3
+CALENDAR_YEARS_AFTER = 2
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    rule: str
+    name: str
+    hits: int  # subjects the rule matches on this date
+    new: int  # alerts this scan raises (or would raise, in a dry run)
+    stored: int  # alerts of this rule already in the database before the scan
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    as_of: dt.date
+    dry_run: bool
+    rules: list[RuleCount]
+    unassigned: int
+
+    @property
+    def new(self) -> int:
+        return sum(r.new for r in self.rules)
+
+
+def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = None, dry_run: bool = False) -> ScanResult:
+    """Raise alerts for every enabled rule; a dry run computes the same and rolls back."""
+    settings = store.config.settings
+    rules = [r for r in (rules if rules is not None else store.config.rules) if r.enabled]
+    conn = store.conn
+    conn.create_function("yuan", 1, yuan, deterministic=True)
+    ctx = ScanContext(as_of=as_of.isoformat(), settings=settings)
+    counts: list[RuleCount] = []
+    with store.transaction():
+        refresh_calendar(store, as_of)
+        _build_people(store, ctx)
+        conn.execute("DROP TABLE IF EXISTS temp._hits")
+        conn.execute(
+            "CREATE TEMP TABLE _hits (rule_id TEXT, subject TEXT, subject_key TEXT, period TEXT, evidence TEXT, refs TEXT)"
+        )
+        for rule in rules:
+            _collect_hits(conn, rule, ctx)
+        for rule in rules:
+            hits, stored = conn.execute(
+                "SELECT (SELECT count(*) FROM _hits WHERE rule_id = :r), (SELECT count(*) FROM alerts WHERE rule_id = :r)",
+                {"r": rule.id},
+            ).fetchone()
+            new = _raise_alerts(store, rule, as_of)
+            counts.append(RuleCount(rule.id, rule.name, hits, new, stored))
+        route_unassigned(store)
+        unassigned = conn.execute("SELECT count(*) FROM alerts WHERE status = 'open' AND worker IS NULL").fetchone()[0]
+        if dry_run:
+            raise _RollBack(ScanResult(as_of, True, counts, unassigned))
+    return ScanResult(as_of, False, counts, unassigned)
+
+
+class _RollBack(Exception):
+    def __init__(self, result: ScanResult):
+        self.result = result
+
+
+def dry_run(store: Store, as_of: dt.date, rules: Sequence[RuleBase] | None = None) -> ScanResult:
+    try:
+        scan(store, as_of, rules=rules, dry_run=True)
+    except _RollBack as done:
+        return done.result
+    raise AssertionError("dry run must roll back")
+
+
+def refresh_calendar(store: Store, as_of: dt.date) -> None:
+    """The calendar table covers the alerts' years around the scan date."""
+    settings = store.config.settings
+    first_alert = store.conn.execute("SELECT MIN(raised_on) FROM alerts").fetchone()[0]
+    first_year = min(as_of.year, int(first_alert[:4]) if first_alert else as_of.year) - CALENDAR_YEARS_BEFORE
+    first, last = dt.date(first_year, 1, 1), dt.date(as_of.year + CALENDAR_YEARS_AFTER, 12, 31)
+    cal = WorkCalendar.from_settings(settings.calendar)
+    store.conn.execute("DELETE FROM calendar")
+    store.conn.executemany("INSERT INTO calendar (day, workday, idx) VALUES (?, ?, ?)", cal.rows(first, last))
+
+
+def _build_people(store: Store, ctx: ScanContext) -> None:
+    """_person and _household: each person's and household's effective assistance category."""
+    settings = ctx.settings
+    conn = store.conn
+    ranks = [(c.name, i) for i, c in enumerate(settings.categories)]
+    for stmt in ("DROP TABLE IF EXISTS temp._cat", "DROP TABLE IF EXISTS temp._roster",
+                 "DROP TABLE IF EXISTS temp._household", "DROP TABLE IF EXISTS temp._person"):
+        conn.execute(stmt)
+    conn.execute("CREATE TEMP TABLE _cat (name TEXT PRIMARY KEY, rank INTEGER)")
+    conn.executemany("INSERT INTO _cat VALUES (?, ?)", ranks)
+    params = {"as_of": ctx.as_of, "inactive": json.dumps(list(settings.inactive_statuses), ensure_ascii=False)}
+    conn.execute(
+        """CREATE TEMP TABLE _roster AS
+           SELECT a.id_no, MIN(c.rank) AS rank FROM src_assistance a JOIN _cat c ON c.name = a.category
+           WHERE (a.status IS NULL OR a.status NOT IN (SELECT value FROM json_each(:inactive)))
+             AND (a.since IS NULL OR a.since <= :as_of)
+           GROUP BY a.id_no""",
+        params,
+    )
+    conn.execute(
+        """CREATE TEMP TABLE _household AS
+           SELECT p.hukou_no, c.name AS category FROM (
+               SELECT p.hukou_no, MIN(r.rank) AS rank FROM src_population p JOIN _roster r ON r.id_no = p.id_no
+               GROUP BY p.hukou_no) p JOIN _cat c ON c.rank = p.rank"""
+    )
+    conn.execute("CREATE UNIQUE INDEX temp._household_pk ON _household (hukou_no)")
+    conn.execute(
+        """CREATE TEMP TABLE _person AS
+           SELECT p.id_no, p.hukou_no, COALESCE(own.name, h.category) AS category
+           FROM src_population p
+           LEFT JOIN (SELECT r.id_no, c.name FROM _roster r JOIN _cat c ON c.rank = r.rank) own ON own.id_no = p.id_no
+           LEFT JOIN _household h ON h.hukou_no = p.hukou_no
+           UNION ALL
+           SELECT r.id_no, NULL, c.name FROM _roster r JOIN _cat c ON c.rank = r.rank
+           WHERE r.id_no NOT IN (SELECT id_no FROM src_population)"""
+    )
+    conn.execute("CREATE UNIQUE INDEX temp._person_pk ON _person (id_no)")
+
+
+def _collect_hits(conn: sqlite3.Connection, rule: RuleBase, ctx: ScanContext) -> None:
+    sql, params = rule.select(ctx)
+    meta = {"rule_id": rule.id, "subject": rule.subject}
+    if rule.kind == "sql":
+        rows = _run_read_only(conn, sql, params)
+        conn.executemany(
+            "INSERT INTO _hits VALUES (?, ?, ?, ?, ?, ?)",
+            [(rule.id, rule.subject, r["subject_key"], str(r["period"]), r["evidence"], r.get("refs") or "[]") for r in rows],
+        )
+        return
+    conn.execute(
+        f"INSERT INTO _hits SELECT :rule_id, :subject, subject_key, period, evidence, refs FROM ({sql})",
+        {**params, **meta},
+    )
+
+
+def _run_read_only(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+    def authorizer(action: int, *args: Any) -> int:
+        return sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY
+
+    conn.set_authorizer(authorizer)
+    try:
+        cur = conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        missing = {"subject_key", "period", "evidence"} - set(names)
+        if missing:
+            raise ValueError(f"sql 规则的查询缺少列：{', '.join(sorted(missing))}")
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        conn.set_authorizer(None)
+
+
+# Routing: a person's own population row, a household's head (or first member);
+# then the grid table gives district, town and the grid worker.
+ROUTE_SQL = """
+WITH heads AS (
+    SELECT hukou_no, id_no, community, grid FROM (
+        SELECT hukou_no, id_no, community, grid,
+               ROW_NUMBER() OVER (PARTITION BY hukou_no ORDER BY (relation = '户主') DESC, _id) AS n
+        FROM src_population WHERE hukou_no IN (SELECT subject_key FROM _hits WHERE subject = 'household'))
+    WHERE n = 1
+)
+SELECT h.rule_id, h.subject, h.subject_key, h.period, h.evidence, h.refs,
+       CASE WHEN h.subject = 'person' THEN h.subject_key END AS id_no,
+       COALESCE(p.hukou_no, hd.hukou_no) AS hukou_no,
+       COALESCE(p.community, hd.community) AS community,
+       COALESCE(p.grid, hd.grid) AS grid
+FROM _hits h
+LEFT JOIN src_population p ON h.subject = 'person' AND p.id_no = h.subject_key
+LEFT JOIN heads hd ON h.subject = 'household' AND hd.hukou_no = h.subject_key
+WHERE h.rule_id = :rule_id
+"""
+
+
+def _raise_alerts(store: Store, rule: RuleBase, as_of: dt.date) -> int:
+    """Insert this rule's new alerts; existing (rule, subject, period) and cooling-down subjects are left alone."""
+    conn = store.conn
+    before = conn.total_changes
+    conn.execute(
+        f"""
+        INSERT OR IGNORE INTO alerts (rule_id, rule_name, family, severity, suggests, subject, subject_key, period,
+                                      id_no, hukou_no, district, town, community, grid, worker, worker_phone,
+                                      raised_on, due_on, evidence, refs)
+        SELECT r.rule_id, :name, :family, :severity, :suggests, r.subject, r.subject_key, r.period,
+               r.id_no, r.hukou_no, g.district, g.town, r.community, r.grid, g.worker, g.worker_phone,
+               :as_of, (SELECT MIN(day) FROM calendar WHERE idx = (SELECT idx FROM calendar WHERE day = :as_of) + :n),
+               r.evidence, r.refs
+        FROM ({ROUTE_SQL}) r
+        LEFT JOIN src_grids g ON g.community = r.community AND g.grid = r.grid
+        WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = r.rule_id AND a.subject_key = r.subject_key
+                          AND a.raised_on > date(:as_of, :cooldown) AND a.period != r.period)
+        """,
+        {
+            "rule_id": rule.id, "name": rule.name, "family": rule.family, "severity": rule.severity,
+            "suggests": "、".join(rule.suggests), "as_of": as_of.isoformat(),
+            "n": store.config.settings.visit_working_days, "cooldown": f"-{rule.cooldown_days} days",
+        },
+    )
+    return conn.total_changes - before
+
+
+def route_unassigned(store: Store) -> None:
+    """Open alerts without a worker are routed again: grid data may have arrived since."""
+    store.conn.execute(
+        """
+        UPDATE alerts SET
+            hukou_no = COALESCE(alerts.hukou_no, x.hukou_no), community = x.community, grid = x.grid,
+            district = x.district, town = x.town, worker = x.worker, worker_phone = x.worker_phone
+        FROM (
+            SELECT a.id, p.hukou_no, p.community, p.grid, g.district, g.town, g.worker, g.worker_phone
+            FROM alerts a
+            JOIN src_population p ON p._id = (
+                SELECT q._id FROM src_population q
+                WHERE (a.subject = 'person' AND q.id_no = a.subject_key)
+                   OR (a.subject = 'household' AND q.hukou_no = a.subject_key)
+                ORDER BY (q.relation = '户主') DESC, q._id LIMIT 1)
+            JOIN src_grids g ON g.community = p.community AND g.grid = p.grid
+            WHERE a.status = 'open' AND a.worker IS NULL
+        ) x
+        WHERE alerts.id = x.id
+        """
+    )

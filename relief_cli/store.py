@@ -1,0 +1,296 @@
+"""The SQLite store: schema, migrations, transactions and the bulk-merge hot path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from .config import Config, SourceSpec
+
+BUSY_TIMEOUT_MS = 15_000
+
+SQL_TYPES = {"amount": int, "grade": int, "int": int}
+
+# Schema changes are registered migrations, applied in order by PRAGMA user_version.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        file TEXT NOT NULL,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        sheets TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        imported INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        unchanged INTEGER NOT NULL,
+        rejected INTEGER NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        os_user TEXT NOT NULL,
+        command TEXT NOT NULL,
+        filters TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        show_pii INTEGER NOT NULL,
+        target TEXT
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        rule_name TEXT NOT NULL,
+        family TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        suggests TEXT NOT NULL,
+        subject TEXT NOT NULL CHECK (subject IN ('person', 'household')),
+        subject_key TEXT NOT NULL,
+        period TEXT NOT NULL,
+        id_no TEXT,
+        hukou_no TEXT,
+        district TEXT,
+        town TEXT,
+        community TEXT,
+        grid TEXT,
+        worker TEXT,
+        worker_phone TEXT,
+        raised_on TEXT NOT NULL,
+        due_on TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+        evidence TEXT NOT NULL,
+        refs TEXT NOT NULL,
+        outcome TEXT,
+        UNIQUE (rule_id, subject_key, period)
+    );
+    CREATE INDEX alerts_status_due ON alerts (status, due_on);
+    CREATE INDEX alerts_community ON alerts (community, grid);
+    CREATE INDEX alerts_hukou ON alerts (hukou_no);
+    CREATE TABLE calendar (
+        day TEXT PRIMARY KEY,
+        workday INTEGER NOT NULL,
+        idx INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
+)
+
+
+class StoreError(Exception):
+    """A database problem the user can act on; message in Chinese."""
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    imported: int
+    updated: int
+    unchanged: int
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file owner-only; SQLite gives -wal/-shm the same mode."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Store:
+    def __init__(self, path: Path | str, config: Config):
+        self.path = Path(path)
+        self.config = config
+        if str(path) != ":memory:":
+            _create_private(self.path)
+        try:
+            self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{path}: 无法打开数据库（{_reason(e)}）") from None
+        self.db = sqlite_utils.Database(self.conn)
+        self._migrate()
+        self._ensure_source_tables()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in _statements(script):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number}")
+
+    def _ensure_source_tables(self) -> None:
+        """One table per configured source; a field added in rules.yaml adds a column."""
+        for name, spec in self.config.sources.items():
+            table = self.db[source_table(name)]
+            columns = {f: SQL_TYPES.get(s.type, str) for f, s in spec.fields.items()}
+            if not table.exists():
+                with self.transaction():
+                    self.db.create_table(
+                        source_table(name),
+                        {"_id": int, **columns, "_key": str, "_file": str, "_sheet": str, "_row": int, "_import": int},
+                        pk="_id",
+                        not_null={"_key"},
+                    )
+                    self.conn.execute(f'CREATE UNIQUE INDEX "{source_table(name)}_key" ON "{source_table(name)}" (_key)')
+                    if "id_no" in spec.fields:
+                        self.conn.execute(f'CREATE INDEX "{source_table(name)}_id_no" ON "{source_table(name)}" (id_no)')
+            else:
+                missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
+                if missing:
+                    with self.transaction():
+                        for column, ctype in missing.items():
+                            table.add_column(column, ctype)
+
+    # -- transactions -------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(_busy_message(self.path, e)) from None
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            self.conn.execute("ROLLBACK")
+            raise StoreError(_busy_message(self.path, e)) from None
+
+    # -- import hot path ----------------------------------------------------
+    def stage_rows(self, source: str, fields: Sequence[str], rows: Sequence[tuple]) -> None:
+        """Add rows (fields..., _key, _file, _sheet, _row, _import) to the source's temp staging table.
+
+        Called in chunks inside transaction(); merge_stage() then merges them as a set.
+        """
+        cols = _stage_columns(fields)
+        col_list = ", ".join(f'"{c}"' for c in cols)
+        stage = f'"_stage_{source}"'
+        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {col_list} FROM "{source_table(source)}" WHERE 0')
+        marks = ", ".join("?" for _ in cols)
+        self.conn.executemany(f"INSERT INTO {stage} ({col_list}) VALUES ({marks})", rows)
+
+    def merge_stage(self, source: str, fields: Sequence[str]) -> MergeCounts:
+        """Count new/changed/unchanged staged rows, upsert them by natural key, empty the stage."""
+        table = source_table(source)
+        stage = f'"_stage_{source}"'
+        cols = _stage_columns(fields)
+        col_list = ", ".join(f'"{c}"' for c in cols)
+        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {col_list} FROM "{table}" WHERE 0')
+        differs = " OR ".join(f'm."{f}" IS NOT s."{f}"' for f in fields)
+        imported, updated, unchanged = self.conn.execute(
+            f"""SELECT COALESCE(SUM(m._key IS NULL), 0),
+                       COALESCE(SUM(m._key IS NOT NULL AND ({differs})), 0),
+                       COALESCE(SUM(m._key IS NOT NULL AND NOT ({differs})), 0)
+                FROM {stage} s LEFT JOIN "{table}" m ON m._key = s._key"""
+        ).fetchone()
+        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "_key")
+        changed = " OR ".join(f'"{table}"."{f}" IS NOT excluded."{f}"' for f in fields)
+        self.conn.execute(
+            f'INSERT INTO "{table}" ({col_list}) SELECT {col_list} FROM {stage} WHERE true '
+            f"ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}"
+        )
+        self.conn.execute(f"DELETE FROM {stage}")
+        return MergeCounts(imported, updated, unchanged)
+
+    def start_import(self, file: str, path: str, sha256: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO imports (file, path, sha256, imported_at, sheets, rows, imported, updated, unchanged, rejected) "
+            "VALUES (?, ?, ?, ?, '[]', 0, 0, 0, 0, 0)",
+            (file, path, sha256, _now()),
+        )
+        return int(cur.lastrowid)
+
+    def finish_import(self, import_id: int, sheets: list[dict], totals: dict[str, int]) -> None:
+        self.conn.execute(
+            "UPDATE imports SET sheets = ?, rows = ?, imported = ?, updated = ?, unchanged = ?, rejected = ? WHERE id = ?",
+            (
+                json.dumps(sheets, ensure_ascii=False),
+                totals["rows"],
+                totals["imported"],
+                totals["updated"],
+                totals["unchanged"],
+                totals["rejected"],
+                import_id,
+            ),
+        )
+
+    # -- audit ----------------------------------------------------------------
+    def audit(self, command: str, filters: dict, rows: int, show_pii: bool, target: str | None = None) -> None:
+        """Every export and every --show-pii use leaves a line: who, when, what, how many."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO audit (at, os_user, command, filters, rows, show_pii, target) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_now(), _os_user(), command, json.dumps(filters, ensure_ascii=False, default=str), rows, int(show_pii), target),
+            )
+
+    def count(self, source: str) -> int:
+        return self.conn.execute(f'SELECT count(*) FROM "{source_table(source)}"').fetchone()[0]
+
+
+def source_table(source: str) -> str:
+    return f"src_{source}"
+
+
+def source_columns(spec: SourceSpec) -> list[str]:
+    return list(spec.fields)
+
+
+def _stage_columns(fields: Sequence[str]) -> list[str]:
+    return [*fields, "_key", "_file", "_sheet", "_row", "_import"]
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return str(os.getuid())
+
+
+def _reason(e: Exception) -> str:
+    text = str(e)
+    if "not a database" in text:
+        return "文件不是 SQLite 数据库或已损坏"
+    if "locked" in text or "busy" in text:
+        return "数据库被其他进程锁定"
+    return "数据库错误"
+
+
+def _busy_message(path: Path, e: sqlite3.OperationalError) -> str:
+    if "locked" in str(e) or "busy" in str(e):
+        return f"{path}: 数据库正被另一个 relief 进程写入，等待 {BUSY_TIMEOUT_MS // 1000} 秒后仍未释放，请稍后再试"
+    return f"{path}: {_reason(e)}"

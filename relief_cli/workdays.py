@@ -1,0 +1,65 @@
+"""China's working-day calendar: statutory holidays and swapped weekend workdays (调休).
+
+The `holidays` package knows the published schedules; rules.yaml adds the dates
+of years it does not know yet (the next year's schedule is published each
+November). The store keeps the calendar as a table so SQL can count working days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+import holidays
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    extra_holidays: frozenset[dt.date] = frozenset()
+    extra_workdays: frozenset[dt.date] = frozenset()
+
+    @classmethod
+    def from_settings(cls, calendar: object) -> WorkCalendar:
+        return cls(frozenset(getattr(calendar, "holidays", ())), frozenset(getattr(calendar, "workdays", ())))
+
+    @cached_property
+    def _library(self) -> holidays.HolidayBase:
+        return holidays.China()
+
+    def is_workday(self, day: dt.date) -> bool:
+        if day in self.extra_workdays:
+            return True
+        if day in self.extra_holidays:
+            return False
+        lib = self._library
+        holiday = day in lib  # also fills the library's year, including its weekend_workdays
+        if day in lib.weekend_workdays:
+            return True
+        return day.weekday() < 5 and not holiday
+
+    def add_workdays(self, start: dt.date, n: int) -> dt.date:
+        """The n-th working day after start (start itself does not count)."""
+        day = start
+        while n > 0:
+            day += dt.timedelta(days=1)
+            if self.is_workday(day):
+                n -= 1
+        return day
+
+    def workdays_between(self, start: dt.date, end: dt.date) -> int:
+        """Working days in (start, end]; negative when end is before start."""
+        if end < start:
+            return -self.workdays_between(end, start)
+        return sum(self.is_workday(start + dt.timedelta(days=i)) for i in range(1, (end - start).days + 1))
+
+    def rows(self, first: dt.date, last: dt.date) -> Iterable[tuple[str, int, int]]:
+        """(day, is_workday, cumulative workday index) for every day in [first, last]."""
+        idx = 0
+        day = first
+        while day <= last:
+            work = self.is_workday(day)
+            idx += work
+            yield day.isoformat(), int(work), idx
+            day += dt.timedelta(days=1)

@@ -1,0 +1,85 @@
+"""Writing workbooks: owner-only files, and no cell is ever a formula."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from .privacy import private_open
+
+HEADER_FONT = Font(bold=True)
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+INVALID_TITLE_CHARS = set('[]:*?/\\')
+
+
+@dataclass
+class SheetSpec:
+    title: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+    widths: dict[int, float] = field(default_factory=dict)
+
+
+def sheet_title(name: str, taken: set[str]) -> str:
+    """Excel sheet names: at most 31 characters, no []:*?/\\, unique in the workbook."""
+    clean = "".join("_" if ch in INVALID_TITLE_CHARS else ch for ch in name).strip("'") or "Sheet"
+    title = clean[:31]
+    n = 2
+    while title in taken:
+        suffix = f"({n})"
+        title = clean[: 31 - len(suffix)] + suffix
+        n += 1
+    taken.add(title)
+    return title
+
+
+def set_text(cell: Cell, value: Any) -> None:
+    """Assign a value; text is always stored as text, even when it starts with '='."""
+    cell.value = value
+    if isinstance(value, str):
+        cell.data_type = "s"
+
+
+def fill_sheet(ws: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], first_row: int = 1) -> int:
+    """Header plus rows from first_row on; returns the number of data rows written."""
+    for j, title in enumerate(header, start=1):
+        cell = ws.cell(row=first_row, column=j)
+        set_text(cell, title)
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    count = 0
+    for i, row in enumerate(rows, start=first_row + 1):
+        for j, value in enumerate(row, start=1):
+            set_text(ws.cell(row=i, column=j), value)
+        count += 1
+    for j, title in enumerate(header, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = max(10, min(40, len(str(title)) * 2 + 2))
+    ws.freeze_panes = ws.cell(row=first_row + 1, column=1)
+    return count
+
+
+def save_private(wb: Workbook, path: Path) -> None:
+    with private_open(path) as f:
+        wb.save(f)
+
+
+def write_workbook(path: Path, sheets: Sequence[SheetSpec]) -> None:
+    wb = Workbook()
+    wb.remove(wb.active)
+    taken: set[str] = set()
+    for spec in sheets:
+        ws = wb.create_sheet(sheet_title(spec.title, taken))
+        fill_sheet(ws, spec.header, spec.rows)
+        for col, width in spec.widths.items():
+            ws.column_dimensions[get_column_letter(col)].width = width
+    if not wb.sheetnames:
+        wb.create_sheet("空")
+    save_private(wb, path)
