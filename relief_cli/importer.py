@@ -297,7 +297,7 @@ def _load_sheet(
         fspec = spec.fields[f]
         j = position.get(f)
         title = header.titles[j] if j is not None else f
-        where = f"「{title}」列（{column_letter(first_col + j)}列）" if j is not None else ""
+        where = f"「{title}」列（{column_letter(first_col + j)}列）：" if j is not None else ""
         plan.append((j, fspec.type, fspec.required, _converter(fspec.type, store.config), where))
     key_index = [fields.index(k) for k in spec.key]
     rejects: list[Reject] = []
@@ -318,7 +318,7 @@ def _load_sheet(
                     values.append(0)
                 else:
                     if required:
-                        problems.append(f"{where}为空（必填）")
+                        problems.append(f"{where}必填项为空")
                     values.append(None)
                 continue
             try:

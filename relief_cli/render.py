@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
@@ -32,11 +32,16 @@ def import_summary(report: Any) -> Table:
     cols = ["文件", "工作表", "来源", "行数", "新增", "更新", "未变", "拒收", "说明"]
     rows = []
     for s in report.sheets:
-        note = s.skipped_reason or (f"拒收明细：{s.rejects_file}" if s.rejects_file else "")
+        note = s.skipped_reason or ("见拒收明细" if s.rejects_file else "")
         rows.append([_short(s.file), s.sheet, s.source or "—", s.rows, s.imported, s.updated, s.unchanged, s.rejected, note])
     total = [sum(getattr(s, k) for s in report.sheets) for k in ("rows", "imported", "updated", "unchanged", "rejected")]
     rows.append(["合计", "", "", *total, ""])
-    return table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "拒收"})
+    t = table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "拒收"})
+    files = sorted({s.rejects_file for s in report.sheets if s.rejects_file})
+    if files:
+        t.caption = "拒收明细（改正后可直接再次导入）：\n" + "\n".join(files)
+        t.caption_justify = "left"
+    return t
 
 
 def _short(path: str) -> str:

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from relief_cli.config import load_config
+from relief_cli.store import Store
+from relief_cli.values import id_check_digit
+
+DATA = Path(__file__).parent / "data"
+
+
+def make_id(region: str = "340705", birth: str = "19800101", seq: int = 1) -> str:
+    """A synthetic resident ID with a valid check digit."""
+    first17 = f"{region}{birth}{seq:03d}"
+    return first17 + id_check_digit(first17)
+
+
+def write_xlsx(path: Path, sheets: dict[str, list[list[Any]]], hidden: tuple[str, ...] = ()) -> Path:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+        if name in hidden:
+            ws.sheet_state = "hidden"
+    wb.save(path)
+    return path
+
+
+@pytest.fixture()
+def config():
+    return load_config(Path(__file__).parent.parent / "rules.yaml")
+
+
+@pytest.fixture()
+def store(tmp_path, config):
+    s = Store(tmp_path / "relief.db", config)
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def as_of() -> dt.date:
+    return dt.date(2026, 11, 20)
