@@ -155,6 +155,70 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield update
 
 
+class ListFmt(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.command("scan")
+def scan_cmd(
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    as_of: AsOfOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只计算不写入：按规则列出将产生多少预警、与库中已有的差异。")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """运行预警模型：按规则找出需要走访的人和户，生成预警并分派到网格员。"""
+    from .render import out, scan_summary
+    from .scan import dry_run as scan_dry_run
+    from .scan import scan
+
+    with _errors(verbose):
+        store = _open_store(db, rules)
+        day = _as_of(as_of)
+        result = scan_dry_run(store, day) if dry_run else scan(store, day)
+        out.print(scan_summary(result))
+
+
+@app.command("alerts")
+def alerts_cmd(
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    community: Annotated[Optional[str], typer.Option("--community", help="社区（村）名称，可只写一部分，如 金口岭。")] = None,
+    grid: Annotated[Optional[str], typer.Option("--grid", help="网格名称（可只写一部分）。")] = None,
+    rule: Annotated[Optional[str], typer.Option("--rule", help="规则编号或名称。")] = None,
+    family: Annotated[Optional[str], typer.Option("--family", help="模型：支出骤增 / 收入骤减 / 收入不稳定 / 类别升级。")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="状态：open（待走访）或 closed（已办结）。")] = None,
+    fmt: Annotated[ListFmt, typer.Option("--format", help="输出格式：table、json 或 csv。")] = ListFmt.table,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="同时导出为 Excel 工作簿。")] = None,
+    show_pii: ShowPiiOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """列出预警（未分派的排在最前）。"""
+    from .alerts import AlertFilter, list_alerts
+    from .privacy import Masker
+    from .render import alerts_table, out, print_csv, print_json, write_alerts_xlsx
+
+    with _errors(verbose):
+        if status is not None and status not in ("open", "closed"):
+            raise UsageProblem("--status 只能是 open 或 closed")
+        store = _open_store(db, rules)
+        flt = AlertFilter(community=community, grid=grid, rule=rule, family=family, status=status)
+        rows = list_alerts(store, flt, Masker(show_pii))
+        if fmt == ListFmt.json:
+            print_json(rows)
+        elif fmt == ListFmt.csv:
+            print_csv(rows)
+        else:
+            out.print(alerts_table(rows))
+        if xlsx is not None:
+            write_alerts_xlsx(xlsx, rows)
+            out.print(f"已导出 {len(rows)} 条预警到 {xlsx}")
+        if show_pii or xlsx is not None or fmt != ListFmt.table:
+            store.audit("alerts", {**flt.as_dict(), "format": fmt.value}, len(rows), show_pii, str(xlsx) if xlsx else None)
+
+
 @rules_app.command("check")
 def rules_check(rules: RulesOpt = None, verbose: VerboseOpt = False) -> None:
     """检查规则文件，一次列出全部问题。"""

@@ -44,5 +44,70 @@ def import_summary(report: Any) -> Table:
     return t
 
 
+def scan_summary(result: Any) -> Table:
+    if result.dry_run:
+        title = f"预警试算（{result.as_of}，未写入数据库）"
+        cols = ["规则", "名称", "命中", "将新增", "库中已有"]
+        rows = [[r.rule, r.name, r.hits, r.new, r.stored] for r in result.rules]
+    else:
+        title = f"预警扫描（{result.as_of}）：新增 {result.new} 条"
+        cols = ["规则", "名称", "命中", "新增", "此前已有"]
+        rows = [[r.rule, r.name, r.hits, r.new, r.stored] for r in result.rules]
+    rows.append(["合计", "", sum(r.hits for r in result.rules), sum(r.new for r in result.rules), sum(r.stored for r in result.rules)])
+    t = table(title, cols, rows, justify_right={"命中", "新增", "将新增", "库中已有", "此前已有"})
+    t.caption = f"未分派（找不到社区、网格或网格员）的待走访预警：{result.unassigned} 条"
+    t.caption_justify = "left"
+    return t
+
+
+ALERT_COLUMNS = [
+    ("id", "编号"), ("rule_name", "规则"), ("severity", "等级"), ("id_no", "身份证号"), ("name", "姓名"),
+    ("community", "社区"), ("grid", "网格"), ("worker", "网格员"), ("raised_on", "推送日期"),
+    ("due_on", "走访期限"), ("status", "状态"), ("evidence", "依据"),
+]
+STATUS_LABELS = {"open": "待走访", "closed": "已办结"}
+
+
+def _alert_cells(row: dict[str, Any]) -> list[Any]:
+    cells = []
+    for key, _ in ALERT_COLUMNS:
+        value = row.get(key)
+        if key == "status":
+            value = STATUS_LABELS.get(value, value)
+        elif key == "worker" and not value:
+            value = "（未分派）"
+        cells.append(value)
+    return cells
+
+
+def alerts_table(rows: Sequence[dict[str, Any]]) -> Table:
+    t = table(f"预警 {len(rows)} 条", [label for _, label in ALERT_COLUMNS], [_alert_cells(r) for r in rows],
+              justify_right={"编号"})
+    return t
+
+
+def print_csv(rows: Sequence[dict[str, Any]]) -> None:
+    import csv
+    import sys
+
+    from .privacy import csv_safe
+
+    if not rows:
+        return
+    writer = csv.writer(sys.stdout)
+    keys = [k for k in rows[0] if k != "refs"]
+    writer.writerow(keys)
+    for r in rows:
+        writer.writerow([csv_safe(json.dumps(r[k], ensure_ascii=False) if isinstance(r[k], (dict, list)) else r[k]) for k in keys])
+
+
+def write_alerts_xlsx(path: Any, rows: Sequence[dict[str, Any]]) -> None:
+    from pathlib import Path
+
+    from .xlsx import SheetSpec, write_workbook
+
+    write_workbook(Path(path), [SheetSpec("预警", [label for _, label in ALERT_COLUMNS], [_alert_cells(r) for r in rows])])
+
+
 def _short(path: str) -> str:
     return path.rsplit("/", 1)[-1]

@@ -48,3 +48,20 @@ def store(tmp_path, config):
 @pytest.fixture()
 def as_of() -> dt.date:
     return dt.date(2026, 11, 20)
+
+
+def load(store: Store, folder: Path, source: str, rows: list[dict[str, Any]]) -> None:
+    """Import rows through the real importer (CSV with the canonical field names as headers)."""
+    import csv
+
+    from relief_cli.importer import import_paths
+
+    fields = list(store.config.sources[source].fields)
+    path = folder / f"{source}-{len(list(folder.glob(source + '-*.csv')))}.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        for row in rows:
+            writer.writerow(["" if row.get(k) is None else row.get(k) for k in fields])
+    report = import_paths(store, [path], source=source)
+    assert not report.failures and all(s.rejected == 0 for s in report.sheets), report

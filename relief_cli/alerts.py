@@ -1,0 +1,79 @@
+"""Listing alerts: filters, the unassigned queue, and the fields every listing shares."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .privacy import Masker
+from .store import Store
+
+UNASSIGNED = "（未分派）"
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    community: str | None = None  # a part of the name is enough
+    grid: str | None = None
+    rule: str | None = None
+    family: str | None = None
+    status: str | None = None  # open | closed
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+# The subject's name: the person, or the head (else first member) of the household.
+ALERT_SELECT = """
+SELECT a.id, a.rule_id AS rule, a.rule_name, a.family, a.severity, a.suggests, a.subject,
+       COALESCE(a.id_no, hd.id_no) AS id_no,
+       COALESCE(p.name, hd.name) AS name,
+       a.hukou_no, a.district, a.town, a.community, a.grid, a.worker, a.worker_phone,
+       a.raised_on, a.due_on, a.status, a.evidence, a.refs, a.outcome
+FROM alerts a
+LEFT JOIN src_population p ON a.subject = 'person' AND p.id_no = a.subject_key
+LEFT JOIN src_population hd ON a.subject = 'household' AND hd._id = (
+    SELECT q._id FROM src_population q WHERE q.hukou_no = a.subject_key
+    ORDER BY (q.relation = '户主') DESC, q._id LIMIT 1)
+"""
+
+
+def filter_sql(f: AlertFilter, params: dict[str, Any]) -> str:
+    parts = []
+    if f.community:
+        params["community"] = f.community
+        parts.append("instr(COALESCE(a.community, ''), :community) > 0")
+    if f.grid:
+        params["grid"] = f.grid
+        parts.append("instr(COALESCE(a.grid, ''), :grid) > 0")
+    if f.rule:
+        params["rule"] = f.rule
+        parts.append("(a.rule_id = :rule OR a.rule_name = :rule)")
+    if f.family:
+        params["family"] = f.family
+        parts.append("instr(a.family, :family) > 0")
+    if f.status:
+        params["status"] = f.status
+        parts.append("a.status = :status")
+    return " AND ".join(parts) or "1"
+
+
+def list_alerts(store: Store, flt: AlertFilter = AlertFilter(), masker: Masker = Masker()) -> list[dict[str, Any]]:
+    """Alerts matching the filter, unassigned ones first (they must never be missed)."""
+    params: dict[str, Any] = {}
+    sql = f"{ALERT_SELECT} WHERE {filter_sql(flt, params)} ORDER BY (a.worker IS NULL) DESC, a.due_on, a.id"
+    cur = store.conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [alert_record(dict(zip(names, row)), masker) for row in cur.fetchall()]
+
+
+def alert_record(row: dict[str, Any], masker: Masker) -> dict[str, Any]:
+    """One alert as every listing shows it: masked, refs parsed, outcome as an object."""
+    row["id_no"] = masker.id_no(row["id_no"])
+    row["name"] = masker.name(row["name"])
+    row["worker_phone"] = masker.phone(row["worker_phone"])
+    row["refs"] = json.loads(row["refs"] or "[]")
+    row["outcome"] = json.loads(row["outcome"]) if row["outcome"] else None
+    row["worker"] = row["worker"] or None
+    return row
