@@ -219,6 +219,44 @@ def alerts_cmd(
             store.audit("alerts", {**flt.as_dict(), "format": fmt.value}, len(rows), show_pii, str(xlsx) if xlsx else None)
 
 
+@app.command("checklist")
+def checklist_cmd(
+    community: Annotated[str, typer.Option("--community", help="社区（村）名称，可只写一部分，如 金口岭。")],
+    grid: Annotated[Optional[str], typer.Option("--grid", help="只列这个网格（可只写一部分）。")] = None,
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出可打印、可回收导入的走访清单工作簿。")] = None,
+    show_pii: ShowPiiOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """三必访 / 五问 走访清单：按网格列出要走访的户、原因、期限和五问。"""
+    from .checklist import CommunityNotFound, build_checklist
+    from .privacy import Masker
+    from .render import checklist_tables, out, print_json
+    from .visit_sheet import write_visit_workbook
+
+    with _errors(verbose):
+        store = _open_store(db, rules)
+        try:
+            result = build_checklist(store, community, _as_of(as_of), grid=grid, masker=Masker(show_pii))
+        except CommunityNotFound as e:
+            raise UsageProblem(str(e)) from None
+        if fmt == Fmt.json:
+            print_json(result.as_dict())
+        else:
+            for renderable in checklist_tables(result):
+                out.print(renderable)
+        households = sum(len(g.households) for g in result.grids)
+        if xlsx is not None:
+            write_visit_workbook(xlsx, result, store.config.settings.outcomes)
+            out.print(f"已导出走访清单 {households} 户到 {xlsx}（每个网格一张表，A4 横向打印）")
+        if show_pii or xlsx is not None or fmt == Fmt.json:
+            store.audit("checklist", {"community": result.community, "grid": grid, "format": fmt.value}, households,
+                        show_pii, str(xlsx) if xlsx else None)
+
+
 @rules_app.command("check")
 def rules_check(rules: RulesOpt = None, verbose: VerboseOpt = False) -> None:
     """检查规则文件，一次列出全部问题。"""

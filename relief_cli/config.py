@@ -75,6 +75,22 @@ class CalendarSpec(Strict):
     workdays: tuple[dt.date, ...] = ()
 
 
+class QuestionSpec(Strict):
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    title: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    tailored: dict[str, str] = {}
+
+
+class ChecklistSpec(Strict):
+    application_done_statuses: tuple[str, ...] = ()
+    recent_adjustment_days: int = Field(60, ge=1, le=3660)
+    questions: tuple[QuestionSpec, ...] = Field(min_length=1)
+
+
+OUTCOMES = ("纳入救助", "转办", "不符合条件", "无法联系", "已在保无需处理")
+
+
 class Settings(Strict):
     """The top level of rules.yaml (rules themselves are validated by their kind)."""
 
@@ -84,6 +100,8 @@ class Settings(Strict):
     inactive_statuses: tuple[str, ...] = ()
     calendar: CalendarSpec = CalendarSpec()
     visit_working_days: int = Field(5, ge=1, le=60)
+    checklist: ChecklistSpec
+    outcomes: tuple[Literal["纳入救助", "转办", "不符合条件", "无法联系", "已在保无需处理"], ...] = OUTCOMES
     sources: dict[str, SourceSpec] = Field(min_length=1)
     rules: tuple[dict[str, Any], ...] = ()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -24,7 +25,8 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     for c in columns:
         t.add_column(c, justify="right" if c in right else "left", overflow="fold")
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        # Text, not markup: a cell from a department's export may contain '[' .
+        t.add_row(*(Text("" if v is None else str(v)) for v in r))
     return t
 
 
@@ -107,6 +109,23 @@ def write_alerts_xlsx(path: Any, rows: Sequence[dict[str, Any]]) -> None:
     from .xlsx import SheetSpec, write_workbook
 
     write_workbook(Path(path), [SheetSpec("预警", [label for _, label in ALERT_COLUMNS], [_alert_cells(r) for r in rows])])
+
+
+def checklist_tables(result: Any) -> list[Any]:
+    out: list[Any] = []
+    total = sum(len(g.households) for g in result.grids)
+    out.append(Text(f"{result.community} 三必访走访清单（截至 {result.as_of}，共 {total} 户）", style="bold"))
+    for g in result.grids:
+        worker = f"网格员 {g.worker or '（未分派）'}" + (f"　电话 {g.worker_phone}" if g.worker_phone else "")
+        rows = []
+        for h in g.households:
+            reasons = "\n".join(f"【{r.kind}】{r.detail}" for r in h.reasons)
+            rows.append([h.hukou_no, h.head_name, h.address, h.category, reasons, h.due_on])
+        out.append(table(f"{g.grid}　{worker}　{len(g.households)} 户", ["户号", "户主", "住址", "类别", "走访原因", "走访期限"], rows))
+    out.append("[bold]五问[/bold]")
+    for i, q in enumerate(result.questions, start=1):
+        out.append(Text(f"  {i}. {q.title}：{q.prompt}"))
+    return out
 
 
 def _short(path: str) -> str:

@@ -83,3 +83,30 @@ def write_workbook(path: Path, sheets: Sequence[SheetSpec]) -> None:
     if not wb.sheetnames:
         wb.create_sheet("空")
     save_private(wb, path)
+
+
+def add_list_validation(ws: Any, column: int, first_row: int, last_row: int, choices: Sequence[str]) -> None:
+    """A drop-down of fixed choices on one column (Excel's list validation)."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    formula = '"' + ",".join(choices) + '"'
+    dv = DataValidation(type="list", formula1=formula, allow_blank=True, showDropDown=False)
+    dv.error = "请从下拉列表中选择"
+    dv.errorTitle = "走访结果"
+    dv.prompt = "请选择走访结果"
+    ws.add_data_validation(dv)
+    letter = get_column_letter(column)
+    dv.add(f"{letter}{first_row}:{letter}{max(first_row, last_row)}")
+
+
+def print_setup(ws: Any, header_row: int, columns: int) -> None:
+    """A4 landscape, fitted to the page width, header rows repeated on every printed page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"1:{header_row}"
+    ws.print_options.gridLines = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.print_area = f"A1:{get_column_letter(columns)}{ws.max_row}"

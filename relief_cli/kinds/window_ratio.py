@@ -68,10 +68,11 @@ class Rule(RuleBase):
             agg_base = "AVG(CASE WHEN pos <= a.n - :recent THEN v END)"
         if self.min_ratio is not None:
             test = "recent_rate * :recent >= :min_recent AND recent_rate >= :ratio * COALESCE(base_rate, 0)"
-            sentence = ("'近' || :recent || :unit || :measure || ' ' || yuan(recent_rate * :recent) || ' 元，为此前' || :baseline"
-                        " || :unit || '平均每' || :recent || :unit || ' ' || yuan(COALESCE(base_rate, 0) * :recent)"
-                        " || ' 元的 ' || CASE WHEN COALESCE(base_rate, 0) = 0 THEN '（此前为零）' ELSE printf('%.1f', recent_rate / base_rate) END"
-                        " || ' 倍（阈值 ' || :ratio || ' 倍，且不低于 ' || yuan(:min_recent) || ' 元）'")
+            sentence = ("'近' || :recent || :unit || :measure || ' ' || yuan(recent_rate * :recent) || ' 元，'"
+                        " || CASE WHEN COALESCE(base_rate, 0) = 0 THEN '此前' || :baseline || :unit || '为 0 元'"
+                        " ELSE '为此前' || :baseline || :unit || '平均每' || :recent || :unit || ' '"
+                        " || yuan(base_rate * :recent) || ' 元的 ' || printf('%.1f', recent_rate / base_rate) || ' 倍' END"
+                        " || '（阈值 ' || :ratio || ' 倍，且不低于 ' || yuan(:min_recent) || ' 元）'")
             if self.unit == "month":
                 test = "recent_rate >= :min_recent AND recent_rate >= :ratio * COALESCE(base_rate, 0)"
         else:

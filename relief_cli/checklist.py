@@ -1,0 +1,195 @@
+"""relief checklist: 三必访 / 五问 visit lists, one per grid of a community.
+
+Three reasons put a household on the list: an application still being processed
+(新申请), a recent dynamic adjustment (动态调整) and an open alert (突发困难). A
+household with several reasons appears once, with every reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .privacy import Masker
+from .store import Store
+from .workdays import WorkCalendar
+
+NEW_APPLICATION, ADJUSTMENT, HARDSHIP = "新申请", "动态调整", "突发困难"
+KIND_ORDER = {HARDSHIP: 0, NEW_APPLICATION: 1, ADJUSTMENT: 2}
+NO_GRID = "（未划分网格）"
+
+
+class CommunityNotFound(Exception):
+    """The name matches no community, or several; the message lists the candidates."""
+
+
+@dataclass
+class Reason:
+    kind: str
+    detail: str
+    alert_id: int | None = None
+    rule: str | None = None
+
+
+@dataclass
+class Question:
+    id: str
+    title: str
+    prompt: str
+
+
+@dataclass
+class Household:
+    hukou_no: str
+    head_name: str | None
+    address: str | None
+    category: str
+    due_on: str | None
+    reasons: list[Reason] = field(default_factory=list)
+    questions: list[Question] = field(default_factory=list)
+
+
+@dataclass
+class GridList:
+    grid: str
+    worker: str | None
+    worker_phone: str | None
+    households: list[Household] = field(default_factory=list)
+
+
+@dataclass
+class Checklist:
+    community: str
+    as_of: str
+    grids: list[GridList]
+    questions: list[Question]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def community_names(store: Store) -> list[str]:
+    rows = store.conn.execute(
+        "SELECT community FROM src_grids UNION SELECT community FROM src_population WHERE community IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def resolve_community(store: Store, given: str) -> str:
+    """A part of the name is enough; several matches or none are errors that list names."""
+    names = community_names(store)
+    if given in names:
+        return given
+    matches = [n for n in names if given in n]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CommunityNotFound(f"「{given}」匹配到多个社区（村）：{'、'.join(matches)}，请写得更完整")
+    close = difflib.get_close_matches(given, names, n=5, cutoff=0.3)
+    hint = f"，最接近的有：{'、'.join(close)}" if close else "（数据库中还没有社区数据，请先导入户籍人口和网格）" if not names else ""
+    raise CommunityNotFound(f"找不到社区（村）「{given}」{hint}")
+
+
+HOUSEHOLD_SQL = """
+WITH members AS (SELECT * FROM src_population WHERE community = :community),
+heads AS (
+    SELECT hukou_no, name, address, grid FROM (
+        SELECT hukou_no, name, address, grid,
+               ROW_NUMBER() OVER (PARTITION BY hukou_no ORDER BY (relation = '户主') DESC, _id) AS n
+        FROM members)
+    WHERE n = 1
+),
+roster AS (
+    SELECT m.hukou_no, MIN(c.rank) AS rank
+    FROM members m JOIN src_assistance a ON a.id_no = m.id_no
+    JOIN _cat c ON c.name = a.category
+    WHERE (a.status IS NULL OR a.status NOT IN (SELECT value FROM json_each(:inactive)))
+    GROUP BY m.hukou_no
+),
+reasons AS (
+    SELECT m.hukou_no, :new_application AS kind,
+           ap.apply_date || ' 申请' || ap.category || '，办理状态：' || COALESCE(ap.status, '未填') AS detail,
+           NULL AS alert_id, NULL AS rule, ap.apply_date AS since, NULL AS due_on
+    FROM src_applications ap JOIN members m ON m.id_no = ap.id_no
+    WHERE ap.apply_date <= :as_of
+      AND COALESCE(ap.status, '') NOT IN (SELECT value FROM json_each(:done))
+    UNION ALL
+    SELECT m.hukou_no, :adjustment, ad.adjust_date || ' 动态调整：' || ad.adjust_type
+           || COALESCE('（' || ad.reason || '）', ''), NULL, NULL, ad.adjust_date, NULL
+    FROM src_adjustments ad JOIN members m ON m.id_no = ad.id_no
+    WHERE ad.adjust_date <= :as_of AND ad.adjust_date >= date(:as_of, :adjust_window)
+    UNION ALL
+    SELECT a.hukou_no, :hardship, a.rule_name || '：' || a.evidence, a.id, a.rule_id, a.raised_on, a.due_on
+    FROM alerts a
+    WHERE a.status = 'open' AND a.community = :community AND a.hukou_no IS NOT NULL AND a.raised_on <= :as_of
+)
+SELECT r.hukou_no, COALESCE(h.grid, a_grid.grid) AS grid, h.name, h.address,
+       COALESCE(c.name, :default_category) AS category,
+       r.kind, r.detail, r.alert_id, r.rule, r.since, r.due_on
+FROM reasons r
+LEFT JOIN heads h ON h.hukou_no = r.hukou_no
+LEFT JOIN (SELECT id, grid FROM alerts) a_grid ON a_grid.id = r.alert_id
+LEFT JOIN roster ro ON ro.hukou_no = r.hukou_no
+LEFT JOIN _cat c ON c.rank = ro.rank
+ORDER BY r.hukou_no
+"""
+
+
+def build_checklist(
+    store: Store, community: str, as_of: dt.date, *, grid: str | None = None, masker: Masker = Masker()
+) -> Checklist:
+    settings = store.config.settings
+    name = resolve_community(store, community)
+    conn = store.conn
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _cat (name TEXT PRIMARY KEY, rank INTEGER)")
+    conn.execute("DELETE FROM _cat")
+    conn.executemany("INSERT INTO _cat VALUES (?, ?)", [(c.name, i) for i, c in enumerate(settings.categories)])
+    rows = conn.execute(
+        HOUSEHOLD_SQL,
+        {
+            "community": name, "as_of": as_of.isoformat(),
+            "inactive": json.dumps(list(settings.inactive_statuses), ensure_ascii=False),
+            "done": json.dumps(list(settings.checklist.application_done_statuses), ensure_ascii=False),
+            "adjust_window": f"-{settings.checklist.recent_adjustment_days - 1} days",
+            "new_application": NEW_APPLICATION, "adjustment": ADJUSTMENT, "hardship": HARDSHIP,
+            "default_category": settings.default_category,
+        },
+    ).fetchall()
+    calendar = WorkCalendar.from_settings(settings.calendar)
+    grids: dict[str, GridList] = {}
+    for g, worker, phone in conn.execute(
+        "SELECT grid, worker, worker_phone FROM src_grids WHERE community = ? ORDER BY grid", (name,)
+    ):
+        grids[g] = GridList(g, worker, masker.phone(phone))
+    households: dict[str, Household] = {}
+    for hukou, g, head, address, category, kind, detail, alert_id, rule, since, due_on in rows:
+        g = g or NO_GRID
+        if g not in grids:
+            grids[g] = GridList(g, None, None)
+        hh = households.get(hukou)
+        if hh is None:
+            hh = households[hukou] = Household(hukou, head, address, category, None)
+            grids[g].households.append(hh)
+        hh.reasons.append(Reason(kind, detail, alert_id, rule))
+        # An alert carries its own due date; other reasons are due N working days after their date.
+        due = due_on or calendar.add_workdays(dt.date.fromisoformat(since), settings.visit_working_days).isoformat()
+        hh.due_on = min(hh.due_on or due, due)
+    for hh in households.values():
+        hh.reasons.sort(key=lambda r: (KIND_ORDER[r.kind], r.alert_id or 0))
+        hh.questions = tailored_questions(store, {r.rule for r in hh.reasons if r.rule})
+    result = [gl for gl in grids.values() if grid is None or grid in gl.grid]
+    for gl in result:
+        gl.households.sort(key=lambda h: (h.due_on or "", h.hukou_no))
+    return Checklist(name, as_of.isoformat(), result, tailored_questions(store, set()))
+
+
+def tailored_questions(store: Store, rules: set[str]) -> list[Question]:
+    """The five questions; where a reason's rule has a tailored prompt, that prompt is used."""
+    out = []
+    for q in store.config.settings.checklist.questions:
+        prompts = [q.tailored[r] for r in sorted(rules) if r in q.tailored]
+        out.append(Question(q.id, q.title, " ".join(prompts) if prompts else q.prompt))
+    return out

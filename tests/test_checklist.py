@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import pytest
+
+from relief_cli.checklist import CommunityNotFound, build_checklist
+from relief_cli.privacy import Masker
+from relief_cli.scan import scan
+from relief_cli.visit_sheet import write_visit_workbook
+from conftest import load, make_id
+
+AS_OF = dt.date(2026, 11, 20)
+P1, P2, P3, P4 = (make_id("340705", "19700101", i) for i in (61, 62, 63, 64))
+
+
+@pytest.fixture()
+def city(store, tmp_path):
+    load(store, tmp_path, "grids", [
+        {"district": "铜官区", "town": "幸福街道", "community": "金口岭社区", "grid": "第一网格", "worker": "网格员甲", "worker_phone": "13800001111"},
+        {"district": "铜官区", "town": "幸福街道", "community": "金口岭社区", "grid": "第二网格", "worker": "网格员乙", "worker_phone": "13800002222"},
+        {"district": "铜官区", "town": "幸福街道", "community": "幸福社区", "grid": "第一网格", "worker": "网格员丙", "worker_phone": "13800003333"},
+    ])
+    load(store, tmp_path, "population", [
+        {"id_no": P1, "name": "户主一", "hukou_no": "H1", "relation": "户主", "community": "金口岭社区", "grid": "第一网格", "address": "金口岭1栋"},
+        {"id_no": P2, "name": "户主二", "hukou_no": "H2", "relation": "户主", "community": "金口岭社区", "grid": "第二网格", "address": "金口岭2栋"},
+        {"id_no": P3, "name": "户主三", "hukou_no": "H3", "relation": "户主", "community": "金口岭社区", "grid": "第一网格", "address": "金口岭3栋"},
+        {"id_no": P4, "name": "户主四", "hukou_no": "H4", "relation": "户主", "community": "幸福社区", "grid": "第一网格", "address": "幸福4栋"},
+    ])
+    load(store, tmp_path, "assistance", [{"id_no": P2, "category": "城市低保"}])
+    load(store, tmp_path, "applications", [
+        {"id_no": P1, "apply_date": "2026-11-10", "category": "低保", "status": "审核中"},
+        {"id_no": P3, "apply_date": "2026-10-10", "category": "临时救助", "status": "已办结"},
+        {"id_no": P4, "apply_date": "2026-11-10", "category": "低保", "status": "审核中"},
+    ])
+    load(store, tmp_path, "adjustments", [
+        {"id_no": P2, "adjust_date": "2026-11-02", "adjust_type": "减发"},
+        {"id_no": P3, "adjust_date": "2026-09-01", "adjust_type": "停发"},  # older than 60 days
+    ])
+    load(store, tmp_path, "illness", [{"id_no": P1, "diagnosis": "恶性肿瘤", "diagnose_date": "2026-11-05"}])
+    load(store, tmp_path, "medical", [{"settlement_no": "M1", "id_no": P2, "settle_date": "2026-10-01", "oop": 12345}])
+    scan(store, AS_OF)
+    return store
+
+
+def test_reasons_from_three_sources_one_household_once(city):
+    cl = build_checklist(city, "金口岭", AS_OF)
+    assert cl.community == "金口岭社区"
+    assert [(g.grid, g.worker, g.worker_phone) for g in cl.grids] == [("第一网格", "网格员甲", "138****1111"), ("第二网格", "网格员乙", "138****2222")]
+    first, second = cl.grids
+    assert [h.hukou_no for h in first.households] == ["H1"]  # H3: application finished, adjustment too old
+    h1 = first.households[0]
+    assert (h1.head_name, h1.address, h1.category) == ("户主一", "金口岭1栋", "非低收入人口")
+    assert [(r.kind, r.detail) for r in h1.reasons] == [
+        ("突发困难", "新确诊重大疾病：2026-11-05 确诊重大疾病：恶性肿瘤"),
+        ("新申请", "2026-11-10 申请低保，办理状态：审核中"),
+    ]
+    assert h1.due_on == "2026-11-17"  # application 11-10 + 5 working days, earlier than the alert's 11-27
+    h2 = second.households[0]
+    assert h2.category == "低保"
+    assert [(r.kind, r.detail) for r in h2.reasons] == [
+        ("突发困难", "年度个人自付医疗费用超阈值：2026年个人自付医疗费用 12,345 元，超过低保对象阈值 5,000 元（统计期 2026-01-01 至 2026-11-20）"),
+        ("突发困难", "医疗费用骤增：近90天个人自付医疗费用 12,345 元，此前365天为 0 元（阈值 3.0 倍，且不低于 5,000 元）"),
+        ("动态调整", "2026-11-02 动态调整：减发"),
+    ]
+
+
+def test_tailored_prompts(city):
+    cl = build_checklist(city, "金口岭社区", AS_OF)
+    h1 = cl.grids[0].households[0]
+    prompts = {q.id: q.prompt for q in h1.questions}
+    defaults = {q.id: q.prompt for q in cl.questions}
+    assert prompts["medical_education"].startswith("确诊后在哪里治疗") and defaults["medical_education"].startswith("家人身体怎样")
+    assert prompts["living"] == defaults["living"]
+    assert [q.title for q in cl.questions] == ["问衣食住行", "问医疗教育", "问就业需求", "问政策知晓", "问服务评价"]
+
+
+def test_json_shape(city):
+    data = build_checklist(city, "金口岭", AS_OF, grid="第二").as_dict()
+    assert set(data) == {"community", "as_of", "grids", "questions"}
+    assert [g["grid"] for g in data["grids"]] == ["第二网格"]
+    grid = data["grids"][0]
+    assert set(grid) == {"grid", "worker", "worker_phone", "households"}
+    hh = grid["households"][0]
+    assert {"hukou_no", "head_name", "address", "category", "due_on", "reasons"} <= set(hh)
+    assert set(hh["reasons"][0]) >= {"kind", "detail", "alert_id"}
+    assert build_checklist(city, "金口岭", AS_OF, masker=Masker(True)).grids[0].worker_phone == "13800001111"
+
+
+def test_community_names(city):
+    with pytest.raises(CommunityNotFound, match="找不到社区（村）「金口林」，最接近的有：金口岭社区"):
+        build_checklist(city, "金口林", AS_OF)
+    with pytest.raises(CommunityNotFound, match="「社区」匹配到多个社区（村）：幸福社区、金口岭社区"):
+        build_checklist(city, "社区", AS_OF)
+
+
+def test_xlsx_sheets_print_settings_and_validation(city, tmp_path):
+    cl = build_checklist(city, "金口岭", AS_OF)
+    path = tmp_path / "清单.xlsx"
+    assert write_visit_workbook(path, cl, city.config.settings.outcomes) == 2
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["第一网格", "第二网格"]
+    ws = wb["第一网格"]
+    assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9  # A4
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+    assert ws.print_title_rows == "$1:$3"
+    header = [c.value for c in ws[3]]
+    assert header[:10] == ["序号", "户号", "户主", "住址", "救助类别", "走访原因", "详情", "走访期限", "预警编号", "走访日期"]
+    assert "问医疗教育" in header and header[-4:] == ["走访结果", "救助类型或转办部门", "走访人", "备注"]
+    assert [c.value for c in ws[4]][1:3] == ["H1", "户主一"]
+    validations = ws.data_validations.dataValidation
+    assert len(validations) == 1 and validations[0].formula1 == '"纳入救助,转办,不符合条件,无法联系,已在保无需处理"'
+    for sheet in wb:
+        for row in sheet.iter_rows():
+            assert all(c.data_type != "f" for c in row)
