@@ -219,6 +219,121 @@ def alerts_cmd(
             store.audit("alerts", {**flt.as_dict(), "format": fmt.value}, len(rows), show_pii, str(xlsx) if xlsx else None)
 
 
+@app.command("overdue")
+def overdue_cmd(
+    days: Annotated[Optional[int], typer.Option("--days", min=1, help="走访时限（工作日，默认取 rules.yaml 的 visit_working_days）。")] = None,
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    as_of: AsOfOpt = None,
+    community: Annotated[Optional[str], typer.Option("--community", help="只看这个社区（村），可只写一部分。")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出工作簿，每个乡镇（街道）一张表，便于下发。")] = None,
+    show_pii: ShowPiiOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """超期未走访的预警：按区县 → 乡镇（街道）→ 社区 → 网格员分组。"""
+    from .alerts import AlertFilter
+    from .overdue import overdue
+    from .privacy import Masker
+    from .render import out, overdue_table, print_json, write_overdue_xlsx
+
+    with _errors(verbose):
+        store = _open_store(db, rules)
+        result = overdue(store, _as_of(as_of), days, AlertFilter(community=community), Masker(show_pii))
+        if fmt == Fmt.json:
+            print_json(result.alerts)
+        else:
+            out.print(overdue_table(result))
+        if xlsx is not None:
+            write_overdue_xlsx(xlsx, result)
+            out.print(f"已导出 {len(result.alerts)} 条超期预警到 {xlsx}")
+        if show_pii or xlsx is not None or fmt == Fmt.json:
+            store.audit("overdue", {"days": result.days, "as_of": result.as_of, "community": community}, len(result.alerts),
+                        show_pii, str(xlsx) if xlsx else None)
+
+
+@app.command("outcome")
+def outcome_cmd(
+    alert_ids: Annotated[Optional[list[int]], typer.Argument(help="预警编号（可多个）。", show_default=False)] = None,
+    household: Annotated[Optional[str], typer.Option("--household", help="按户登记：该户所有待走访预警一并办结。")] = None,
+    result: Annotated[str, typer.Option("--result", help="走访结果：纳入救助 / 转办 / 不符合条件 / 无法联系 / 已在保无需处理。")] = "",
+    detail: Annotated[Optional[str], typer.Option("--detail", help="纳入救助时填救助类型（低保、特困、临时救助…），转办时填部门。")] = None,
+    visit_date: Annotated[Optional[str], typer.Option("--date", help="走访日期 YYYY-MM-DD（默认今天）。")] = None,
+    handler: Annotated[str, typer.Option("--handler", help="走访人（经办人）。")] = "",
+    note: Annotated[Optional[str], typer.Option("--note", help="备注。")] = None,
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """登记走访结果并办结预警（每次变更都保留历史）。"""
+    from .followup import Outcome, OutcomeProblem, household_alerts, record_outcome
+    from .render import out
+
+    with _errors(verbose):
+        store = _open_store(db, rules)
+        ids = list(alert_ids or [])
+        if household:
+            ids += household_alerts(store, household)
+            if not ids:
+                raise UsageProblem(f"户号 {household} 没有待走访的预警")
+        if not ids:
+            raise UsageProblem("请给出预警编号，或用 --household 指定户号")
+        try:
+            changed = record_outcome(store, ids, Outcome(result, _as_of(visit_date), handler, detail, note))
+        except OutcomeProblem as e:
+            raise UsageProblem(str(e)) from None
+        out.print(f"已登记走访结果「{result}」，办结预警 {changed} 条（编号 {'、'.join(map(str, ids))}）。")
+
+
+@app.command("reopen")
+def reopen_cmd(
+    alert_id: Annotated[int, typer.Argument(help="预警编号。", show_default=False)],
+    handler: Annotated[str, typer.Option("--handler", help="经办人。")] = "",
+    note: Annotated[Optional[str], typer.Option("--note", help="重新打开的原因。")] = None,
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """重新打开已办结的预警（历史保留）。"""
+    from .followup import OutcomeProblem, reopen
+    from .render import out
+
+    with _errors(verbose):
+        store = _open_store(db, rules)
+        try:
+            reopen(store, alert_id, handler, note)
+        except OutcomeProblem as e:
+            raise UsageProblem(str(e)) from None
+        out.print(f"预警 {alert_id} 已重新打开。")
+
+
+@app.command("history")
+def history_cmd(
+    alert_id: Annotated[int, typer.Argument(help="预警编号。", show_default=False)],
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    verbose: VerboseOpt = False,
+) -> None:
+    """查看一条预警的办理历史。"""
+    from .followup import OutcomeProblem, history
+    from .render import out, print_json, table
+
+    with _errors(verbose):
+        store = _open_store(db, rules)
+        try:
+            rows = history(store, alert_id)
+        except OutcomeProblem as e:
+            raise UsageProblem(str(e)) from None
+        if fmt == Fmt.json:
+            print_json(rows)
+        else:
+            labels = {"close": "办结", "reopen": "重新打开"}
+            out.print(table(f"预警 {alert_id} 办理历史", ["时间", "操作", "结果", "类型/部门", "走访日期", "走访人", "备注", "来源"],
+                            [[r["recorded_at"], labels[r["action"]], r["outcome"], r["detail"], r["visit_date"], r["handler"],
+                              r["note"], r["origin"]] for r in rows]))
+
+
 @app.command("checklist")
 def checklist_cmd(
     community: Annotated[str, typer.Option("--community", help="社区（村）名称，可只写一部分，如 金口岭。")],

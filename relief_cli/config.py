@@ -41,12 +41,14 @@ class SourceSpec(Strict):
     department: str = ""
     key: tuple[str, ...] = Field(min_length=1)
     fields: dict[str, FieldSpec] = Field(min_length=1)
+    # Rows where all of these are blank were not filled in (a returned form): skipped, not rejected.
+    filled_when: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _key_fields_exist(self) -> SourceSpec:
-        missing = [k for k in self.key if k not in self.fields]
+        missing = [k for k in (*self.key, *self.filled_when) if k not in self.fields]
         if missing:
-            raise ValueError(f"自然键中的字段未在 fields 中定义：{', '.join(missing)}")
+            raise ValueError(f"key 或 filled_when 中的字段未在 fields 中定义：{', '.join(missing)}")
         for name in self.fields:
             if not name.isidentifier() or name.startswith("_"):
                 raise ValueError(f"字段名 {name} 只能由英文字母、数字和下划线组成，且不能以下划线开头")

@@ -300,12 +300,16 @@ def _load_sheet(
         where = f"「{title}」列（{column_letter(first_col + j)}列）：" if j is not None else ""
         plan.append((j, fspec.type, fspec.required, _converter(fspec.type, store.config), where))
     key_index = [fields.index(k) for k in spec.key]
+    filled_index = [position[f] for f in spec.filled_when if f in position]
+    row_check = ROW_CHECKS.get(header.source)
     rejects: list[Reject] = []
     chunk: list[tuple] = []
     row_number = header.row + 1
     for row in rows:
         row_number += 1
         if not any(not is_blank(c) for c in row) or _is_total_or_footer(row):
+            continue
+        if filled_index and all(j >= len(row) or is_blank(row[j]) for j in filled_index):
             continue
         result.rows += 1
         values: list[Any] = []
@@ -326,6 +330,10 @@ def _load_sheet(
             except ValueProblem as e:
                 problems.append(f"{where}{e.reason}")
                 values.append(None)
+        if not problems and row_check is not None:
+            problem = row_check(store, dict(zip(fields, values)))
+            if problem:
+                problems.append(problem)
         if not problems:
             key = "|".join("" if values[i] is None else str(values[i]) for i in key_index)
             earlier = seen.get(key)
@@ -346,9 +354,39 @@ def _load_sheet(
     if progress:
         progress(file_name, sheet.name, result.rows)
     counts = store.merge_stage(header.source, fields)
+    if header.source in AFTER_MERGE:
+        AFTER_MERGE[header.source](store, import_id, file_name)
     result.imported, result.updated, result.unchanged = counts.imported, counts.updated, counts.unchanged
     result.rejected = len(rejects)
     return rejects
+
+
+def _check_visit(store: Store, row: dict[str, Any]) -> str | None:
+    """A returned visit row must name a fixed outcome (with its detail) and existing alerts."""
+    from .followup import Outcome, OutcomeProblem, check_outcome, parse_alert_ids, unknown_alerts
+
+    ids = parse_alert_ids(row.get("alert_ids"))
+    unknown = unknown_alerts(store, ids)
+    if unknown:
+        return f"「预警编号」列：预警编号不存在：{'、'.join(map(str, unknown))}"
+    if row.get("outcome"):
+        try:
+            check_outcome(store, Outcome(row["outcome"], dt.date.fromisoformat(row["visit_date"]),
+                                         row.get("handler") or "", row.get("outcome_detail"), row.get("note")))
+        except OutcomeProblem as e:
+            return f"「走访结果」列：{e}"
+    return None
+
+
+def _apply_visits(store: Store, import_id: int, file_name: str) -> None:
+    from .followup import apply_visit_rows
+
+    apply_visit_rows(store, import_id, file_name)
+
+
+# The returned visit sheet is data like any other, plus two steps of its own.
+ROW_CHECKS: dict[str, Callable[[Store, dict[str, Any]], str | None]] = {"visits": _check_visit}
+AFTER_MERGE: dict[str, Callable[[Store, int, str], None]] = {"visits": _apply_visits}
 
 
 def _write_rejects(rejects_dir: Path, path: Path, rejects: list[tuple[Header, Reject]]) -> Path:

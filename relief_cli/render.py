@@ -111,6 +111,34 @@ def write_alerts_xlsx(path: Any, rows: Sequence[dict[str, Any]]) -> None:
     write_workbook(Path(path), [SheetSpec("预警", [label for _, label in ALERT_COLUMNS], [_alert_cells(r) for r in rows])])
 
 
+def overdue_table(result: Any) -> Table:
+    rows = []
+    for g in result.groups:
+        rows.append([g.district, g.town, g.community, g.worker, g.count, g.max_overdue, g.oldest])
+    total = sum(g.count for g in result.groups)
+    t = table(f"超期未走访预警（截至 {result.as_of}，时限 {result.days} 个工作日）：共 {total} 条",
+              ["区县", "乡镇（街道）", "社区（村）", "网格员", "超期条数", "最多超期（工作日）", "最早推送"], rows,
+              justify_right={"超期条数", "最多超期（工作日）"})
+    return t
+
+
+OVERDUE_COLUMNS = [*ALERT_COLUMNS, ("working_days_overdue", "超期工作日")]
+
+
+def write_overdue_xlsx(path: Any, result: Any) -> None:
+    from pathlib import Path
+
+    from .xlsx import SheetSpec, write_workbook
+
+    by_town: dict[str, list[Any]] = {}
+    for g in result.groups:
+        by_town.setdefault(f"{g.district}{g.town}" if g.town != "（未分派）" else "未分派", []).extend(g.alerts)
+    header = [label for _, label in OVERDUE_COLUMNS]
+    specs = [SheetSpec(town, header, [[*_alert_cells(a), a["working_days_overdue"]] for a in alerts])
+             for town, alerts in by_town.items()]
+    write_workbook(Path(path), specs)
+
+
 def checklist_tables(result: Any) -> list[Any]:
     out: list[Any] = []
     total = sum(len(g.households) for g in result.grids)

@@ -98,6 +98,16 @@ def refresh_calendar(store: Store, as_of: dt.date) -> None:
     store.conn.executemany("INSERT INTO calendar (day, workday, idx) VALUES (?, ?, ?)", cal.rows(first, last))
 
 
+def ensure_calendar(store: Store, day: dt.date) -> None:
+    """Make sure the calendar table covers the day and every alert (a write only when it does not)."""
+    first, last = store.conn.execute("SELECT MIN(day), MAX(day) FROM calendar").fetchone()
+    oldest = store.conn.execute("SELECT MIN(raised_on) FROM alerts").fetchone()[0]
+    wanted_first = min(day.isoformat(), oldest or day.isoformat())
+    if first is None or first > wanted_first or last < day.isoformat():
+        with store.transaction():
+            refresh_calendar(store, day)
+
+
 def _build_people(store: Store, ctx: ScanContext) -> None:
     """_person and _household: each person's and household's effective assistance category."""
     settings = ctx.settings

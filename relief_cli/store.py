@@ -81,6 +81,21 @@ MIGRATIONS: tuple[str, ...] = (
         idx INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        recorded_at TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('close', 'reopen')),
+        outcome TEXT,
+        detail TEXT,
+        visit_date TEXT,
+        handler TEXT,
+        note TEXT,
+        origin TEXT NOT NULL
+    );
+    CREATE INDEX outcomes_alert ON outcomes (alert_id, id);
+    """,
 )
 
 

@@ -1,0 +1,69 @@
+"""relief overdue: open alerts whose N-th working day after raising has passed.
+
+An alert raised on D with N working days is overdue on a date when more than N
+working days have passed since D: raised 2026-09-28 (N = 5, due Saturday
+2026-10-10, a swapped workday) is not overdue on 10-10 or Sunday 10-11, and is
+one working day overdue on Monday 10-12.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from .alerts import ALERT_SELECT, AlertFilter, alert_record, filter_sql
+from .privacy import Masker
+from .scan import ensure_calendar
+from .store import Store
+
+UNKNOWN = "（未分派）"
+
+
+@dataclass
+class Group:
+    district: str
+    town: str
+    community: str
+    worker: str
+    count: int = 0
+    max_overdue: int = 0
+    oldest: str | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class OverdueResult:
+    as_of: str
+    days: int
+    alerts: list[dict[str, Any]]
+    groups: list[Group]
+
+
+def overdue(store: Store, as_of: dt.date, days: int | None = None, flt: AlertFilter = AlertFilter(),
+            masker: Masker = Masker()) -> OverdueResult:
+    n = days if days is not None else store.config.settings.visit_working_days
+    ensure_calendar(store, as_of)
+    params: dict[str, Any] = {"as_of": as_of.isoformat(), "n": n}
+    sql = f"""
+    WITH o AS (
+        SELECT a.id, (SELECT idx FROM calendar WHERE day = :as_of) - c.idx - :n AS late
+        FROM alerts a JOIN calendar c ON c.day = a.raised_on
+        WHERE a.status = 'open' AND a.raised_on <= :as_of
+    )
+    SELECT x.*, o.late AS working_days_overdue FROM ({ALERT_SELECT}) x JOIN o ON o.id = x.id
+    WHERE o.late > 0 AND x.id IN (SELECT a.id FROM alerts a WHERE {filter_sql(flt, params)})
+    ORDER BY x.district, x.town, x.community, x.worker, o.late DESC, x.id
+    """
+    cur = store.conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    rows = [alert_record(dict(zip(names, r)), masker) for r in cur.fetchall()]
+    groups: dict[tuple[str, str, str, str], Group] = {}
+    for r in rows:
+        key = (r["district"] or UNKNOWN, r["town"] or UNKNOWN, r["community"] or UNKNOWN, r["worker"] or UNKNOWN)
+        g = groups.setdefault(key, Group(*key))
+        g.count += 1
+        g.max_overdue = max(g.max_overdue, r["working_days_overdue"])
+        g.oldest = min(g.oldest or r["raised_on"], r["raised_on"])
+        g.alerts.append(r)
+    return OverdueResult(as_of.isoformat(), n, rows, list(groups.values()))

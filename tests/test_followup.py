@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import pytest
+
+from relief_cli.alerts import AlertFilter, list_alerts
+from relief_cli.checklist import build_checklist
+from relief_cli.followup import Outcome, OutcomeProblem, history, record_outcome, reopen
+from relief_cli.importer import import_paths
+from relief_cli.overdue import overdue
+from relief_cli.scan import scan
+from relief_cli.visit_sheet import write_visit_workbook
+from conftest import load, make_id
+
+P1, P2, P3 = (make_id("340705", "19700101", i) for i in (71, 72, 73))
+
+
+@pytest.fixture()
+def city(store, tmp_path):
+    load(store, tmp_path, "grids", [
+        {"district": "铜官区", "town": "幸福街道", "community": "金口岭社区", "grid": "第一网格", "worker": "网格员甲"},
+        {"district": "义安区", "town": "五松镇", "community": "荷花塘社区", "grid": "第一网格", "worker": "网格员乙"},
+    ])
+    load(store, tmp_path, "population", [
+        {"id_no": P1, "name": "户主一", "hukou_no": "H1", "relation": "户主", "community": "金口岭社区", "grid": "第一网格"},
+        {"id_no": P2, "name": "户主二", "hukou_no": "H2", "relation": "户主", "community": "金口岭社区", "grid": "第一网格"},
+        {"id_no": P3, "name": "户主三", "hukou_no": "H3", "relation": "户主", "community": "荷花塘社区", "grid": "第一网格"},
+    ])
+    load(store, tmp_path, "illness", [{"id_no": p, "diagnosis": "白血病", "diagnose_date": "2026-09-28"} for p in (P1, P2, P3)])
+    scan(store, dt.date(2026, 9, 28))
+    return store
+
+
+@pytest.mark.parametrize(("day", "late"), [("2026-10-09", None), ("2026-10-10", None), ("2026-10-11", None),
+                                           ("2026-10-12", 1), ("2026-10-13", 2)])
+def test_overdue_boundary_across_national_day(city, day, late):
+    result = overdue(city, dt.date.fromisoformat(day), 5)
+    assert [a["working_days_overdue"] for a in result.alerts] == ([] if late is None else [late] * 3)
+
+
+def test_overdue_groups_and_days_option(city):
+    result = overdue(city, dt.date(2026, 10, 12), 5)
+    assert [(g.district, g.town, g.community, g.worker, g.count, g.max_overdue, g.oldest) for g in result.groups] == [
+        ("义安区", "五松镇", "荷花塘社区", "网格员乙", 1, 1, "2026-09-28"),
+        ("铜官区", "幸福街道", "金口岭社区", "网格员甲", 2, 1, "2026-09-28"),
+    ]
+    assert overdue(city, dt.date(2026, 10, 12), 6).alerts == []
+    assert len(overdue(city, dt.date(2026, 10, 12), 3).alerts) == 3
+    assert [a["community"] for a in overdue(city, dt.date(2026, 10, 12), 5, AlertFilter(community="荷花")).alerts] == ["荷花塘社区"]
+    record_outcome(city, [1], Outcome("无法联系", dt.date(2026, 10, 9), "网格员甲"))
+    assert len(overdue(city, dt.date(2026, 10, 12), 5).alerts) == 2
+
+
+def test_outcome_history_and_reopen(city):
+    record_outcome(city, [1], Outcome("转办", dt.date(2026, 10, 8), "网格员甲", "医保局", "已转医保局核查"))
+    record_outcome(city, [1], Outcome("纳入救助", dt.date(2026, 10, 20), "网格员甲", "医疗救助"))
+    reopen(city, 1, "科员", "复核")
+    steps = [(h["action"], h["outcome"], h["detail"], h["visit_date"]) for h in history(city, 1)]
+    assert steps == [("close", "转办", "医保局", "2026-10-08"), ("close", "纳入救助", "医疗救助", "2026-10-20"),
+                     ("reopen", None, None, None)]
+    alert = list_alerts(city, AlertFilter(status="open"))[0]
+    assert alert["id"] == 1 and alert["outcome"] is None
+
+
+@pytest.mark.parametrize(("outcome", "detail", "message"), [
+    ("已解决", None, "走访结果「已解决」不在固定列表中，可选：纳入救助、转办、不符合条件、无法联系、已在保无需处理"),
+    ("纳入救助", None, "走访结果为「纳入救助」时必须填写救助类型（如 低保、特困、临时救助、医疗救助）"),
+    ("转办", " ", "走访结果为「转办」时必须填写转办部门"),
+])
+def test_bad_outcomes_are_refused(city, outcome, detail, message):
+    with pytest.raises(OutcomeProblem, match=message):
+        record_outcome(city, [1], Outcome(outcome, dt.date(2026, 10, 8), "网格员甲", detail))
+    with pytest.raises(OutcomeProblem, match="预警编号不存在：99"):
+        record_outcome(city, [99], Outcome("无法联系", dt.date(2026, 10, 8), "网格员甲"))
+
+
+def test_returned_visit_sheet_round_trip_and_idempotence(city, tmp_path):
+    cl = build_checklist(city, "金口岭", dt.date(2026, 9, 29))
+    sheet = tmp_path / "清单.xlsx"
+    write_visit_workbook(sheet, cl, city.config.settings.outcomes)
+    wb = openpyxl.load_workbook(sheet)
+    ws = wb["第一网格"]
+    header = [c.value for c in ws[3]]
+    col = {title: i + 1 for i, title in enumerate(header)}
+    assert ws.cell(row=4, column=col["户号"]).value == "H1"
+    ws.cell(row=4, column=col["走访日期"]).value = dt.datetime(2026, 10, 9)
+    ws.cell(row=4, column=col["走访结果"]).value = "纳入救助"
+    ws.cell(row=4, column=col["救助类型或转办部门"]).value = "医疗救助"
+    ws.cell(row=4, column=col["走访人"]).value = "网格员甲"
+    ws.cell(row=4, column=col["问医疗教育"]).value = "化疗中，自付约两万"
+    returned = tmp_path / "回收.xlsx"
+    wb.save(returned)  # row 5 (H2) left blank: nothing changes for it
+
+    first = import_paths(city, [returned])
+    assert [(s.source, s.rows, s.imported, s.rejected) for s in first.sheets] == [("visits", 1, 1, 0)]
+    statuses = {a["hukou_no"]: (a["status"], (a["outcome"] or {}).get("detail")) for a in list_alerts(city)}
+    assert statuses == {"H1": ("closed", "医疗救助"), "H2": ("open", None), "H3": ("open", None)}
+    again = import_paths(city, [returned])
+    assert [(s.imported, s.unchanged) for s in again.sheets] == [(0, 1)]
+    assert len(history(city, 1)) == 1
+    assert city.conn.execute("SELECT medical_education FROM src_visits").fetchone() == ("化疗中，自付约两万",)
+
+
+def test_returned_sheet_with_bad_outcome_is_rejected(city, tmp_path):
+    cl = build_checklist(city, "金口岭", dt.date(2026, 9, 29))
+    sheet = tmp_path / "清单.xlsx"
+    write_visit_workbook(sheet, cl, city.config.settings.outcomes)
+    wb = openpyxl.load_workbook(sheet)
+    ws = wb["第一网格"]
+    col = {c.value: c.column for c in ws[3]}
+    ws.cell(row=4, column=col["走访日期"]).value = "2026-10-09"
+    ws.cell(row=4, column=col["走访结果"]).value = "纳入救助"
+    ws.cell(row=4, column=col["走访人"]).value = "网格员甲"
+    wb.save(sheet)
+    report = import_paths(city, [sheet])
+    assert [(s.imported, s.rejected) for s in report.sheets] == [(0, 1)]
+    rejects = openpyxl.load_workbook(report.sheets[0].rejects_file)["第一网格"]
+    reason_col = [c.value for c in rejects[1]].index("拒收原因") + 1
+    assert rejects.cell(row=2, column=reason_col).value == (
+        "「走访结果」列：走访结果为「纳入救助」时必须填写救助类型（如 低保、特困、临时救助、医疗救助）")
+    assert list_alerts(city, AlertFilter(status="closed")) == []
