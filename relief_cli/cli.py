@@ -83,7 +83,7 @@ class UsageProblem(Exception):
     """A bad option value detected by a command (Chinese message)."""
 
 
-def _as_of(value: str | None) -> dt.date:
+def _as_of(value: str | None, option: str = "--as-of") -> dt.date:
     if value is None:
         return dt.date.today()
     from .values import ValueProblem, parse_date
@@ -91,7 +91,7 @@ def _as_of(value: str | None) -> dt.date:
     try:
         return parse_date(value)
     except ValueProblem:
-        raise UsageProblem(f"--as-of 日期无法识别：{value}（应为 YYYY-MM-DD）") from None
+        raise UsageProblem(f"{option} 日期无法识别：{value}（应为 YYYY-MM-DD）") from None
 
 
 def _open_store(db: Path, rules: Path | None) -> Any:
@@ -279,7 +279,7 @@ def outcome_cmd(
         if not ids:
             raise UsageProblem("请给出预警编号，或用 --household 指定户号")
         try:
-            changed = record_outcome(store, ids, Outcome(result, _as_of(visit_date), handler, detail, note))
+            changed = record_outcome(store, ids, Outcome(result, _as_of(visit_date, "--date"), handler, detail, note))
         except OutcomeProblem as e:
             raise UsageProblem(str(e)) from None
         out.print(f"已登记走访结果「{result}」，办结预警 {changed} 条（编号 {'、'.join(map(str, ids))}）。")
@@ -332,6 +332,44 @@ def history_cmd(
             out.print(table(f"预警 {alert_id} 办理历史", ["时间", "操作", "结果", "类型/部门", "走访日期", "走访人", "备注", "来源"],
                             [[r["recorded_at"], labels[r["action"]], r["outcome"], r["detail"], r["visit_date"], r["handler"],
                               r["note"], r["origin"]] for r in rows]))
+
+
+class ByOpt(str, Enum):
+    rule = "rule"
+    community = "community"
+    month = "month"
+
+
+@app.command("report")
+def report_cmd(
+    date_from: Annotated[Optional[str], typer.Option("--from", help="起始日期（按推送日期，默认今年 1 月 1 日）。")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="截止日期（默认今天）。")] = None,
+    by: Annotated[ByOpt, typer.Option("--by", help="分组：rule（规则）、community（社区）或 month（月份）。")] = ByOpt.rule,
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出含图表的工作簿，可直接用于月报。")] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """预警成效月报：推送 → 走访 → 纳入救助，转化率、精确率和超期率。"""
+    from .render import out, print_json, report_table, write_report_xlsx
+    from .report import funnel
+
+    with _errors(verbose):
+        store = _open_store(db, rules)
+        end = _as_of(date_to, "--to")
+        start = _as_of(date_from, "--from") if date_from else dt.date(end.year, 1, 1)
+        if start > end:
+            raise UsageProblem("--from 不能晚于 --to")
+        result = funnel(store, start, end, by.value)
+        if fmt == Fmt.json:
+            print_json(result.as_dict())
+        else:
+            out.print(report_table(result))
+        if xlsx is not None:
+            write_report_xlsx(xlsx, result)
+            store.audit("report", {"from": result.date_from, "to": result.date_to, "by": by.value}, len(result.rows), False, str(xlsx))
+            out.print(f"已导出到 {xlsx}")
 
 
 @app.command("checklist")

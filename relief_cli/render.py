@@ -139,6 +139,48 @@ def write_overdue_xlsx(path: Any, result: Any) -> None:
     write_workbook(Path(path), specs)
 
 
+REPORT_COLUMNS = ["推送预警", "已走访", "纳入救助", "纳入救助对象数", "转化率", "精确率", "超期率"]
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _report_cells(r: Any) -> list[Any]:
+    return [r.group, r.raised, r.visited, r.added, r.subjects_added, _pct(r.conversion), _pct(r.precision), _pct(r.overdue_rate)]
+
+
+def report_table(report: Any) -> Table:
+    from .report import GROUP_LABEL
+
+    rows = [_report_cells(r) for r in report.rows] + [_report_cells(report.total)]
+    t = table(f"预警成效（{report.date_from} 至 {report.date_to}）", [GROUP_LABEL[report.by], *REPORT_COLUMNS], rows,
+              justify_right=set(REPORT_COLUMNS))
+    t.caption = "转化率 = 纳入救助 ÷ 推送预警；精确率 = 纳入救助 ÷ 已走访；超期率 = 超过时限才走访或仍未走访 ÷ 推送预警"
+    t.caption_justify = "left"
+    return t
+
+
+def write_report_xlsx(path: Any, report: Any) -> None:
+    from pathlib import Path
+
+    from openpyxl import Workbook
+
+    from .report import GROUP_LABEL
+    from .xlsx import add_bar_chart, fill_sheet, save_private
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "预警成效"
+    rows = [_report_cells(r) for r in report.rows] + [_report_cells(report.total)]
+    fill_sheet(ws, [GROUP_LABEL[report.by], *REPORT_COLUMNS], rows)
+    ws.column_dimensions["A"].width = 30
+    if report.rows:
+        add_bar_chart(ws, f"预警漏斗（{report.date_from} 至 {report.date_to}）", 1, 2, 4, 1, len(report.rows) + 1,
+                      f"A{len(rows) + 4}")
+    save_private(wb, Path(path))
+
+
 def checklist_tables(result: Any) -> list[Any]:
     out: list[Any] = []
     total = sum(len(g.households) for g in result.grids)

@@ -28,7 +28,6 @@ keep memory flat however many rows a sheet has.
 from __future__ import annotations
 
 import csv
-import math
 import random
 import zipfile
 from collections.abc import Callable, Sequence
@@ -1025,19 +1024,20 @@ class _City:
         return members
 
     def _random_health(self, p: _Person) -> None:
-        rng, as_of = self.rng, self.as_of
+        rng = self.rng
         band = _band(p.age)
-        earliest = p.birth + timedelta(days=366)
         if rng.random() < (0.003 if p.age < 60 else 0.012 if p.age < 75 else 0.05):
             p.dead_on = max(p.birth + timedelta(days=1), self._date_before(1, 365))
-        if rng.random() < (0.008, 0.01, 0.02, 0.03, 0.07)[band] and earliest < as_of:
+        earliest = p.birth + timedelta(days=366)
+        latest = p.dead_on or self.as_of
+        if rng.random() < (0.008, 0.01, 0.02, 0.03, 0.07)[band] and earliest < latest:
             kind = rng.choices(*zip(*_DISABILITY_TYPES))[0]
             grade = rng.choices((1, 2, 3, 4), (12, 25, 30, 33))[0]
             first = max(earliest, date(2008, 1, 1))
-            issued = first + timedelta(days=rng.randrange(max(1, (as_of - first).days)))
+            issued = first + timedelta(days=rng.randrange(max(1, (latest - first).days)))
             p.disability = (kind, grade, issued)
-        if rng.random() < (0.001, 0.001, 0.002, 0.012, 0.03)[band] and earliest < as_of:
-            diagnosed = max(earliest, self._date_before(1, 6 * 365))
+        if rng.random() < (0.001, 0.001, 0.002, 0.012, 0.03)[band] and earliest < latest:
+            diagnosed = max(earliest, latest - timedelta(days=rng.randint(1, 6 * 365)))
             p.illness = (rng.choices(*zip(*_DIAGNOSES))[0], diagnosed)
         p.chronic = p.illness is not None or rng.random() < _CHRONIC[band]
 
@@ -1071,7 +1071,7 @@ class _City:
     def _random_roster(self, hh: _Household) -> _Roster | None:
         rng = self.rng
         members = hh.members
-        chance = 0.05
+        chance = 0.058
         if any(p.disability and p.disability[1] <= 2 for p in members):
             chance += 0.12
         elif any(p.disability for p in members):
@@ -1084,24 +1084,24 @@ class _City:
             chance += 0.02
         if rng.random() >= chance:
             return None
-        head = members[0]
-        if len(members) == 1 and (head.age >= 60 or (head.disability and head.disability[1] <= 2)) \
-                and rng.random() < 0.5:
+        # 特困 support goes to people who cannot work and have no one able to support them
+        unable = all(p.age >= 60 or p.age < 16 or (p.disability and p.disability[1] <= 2) for p in members)
+        if unable and rng.random() < 0.4:
             category = "特困"
         else:
-            choices = (("低保", 60), ("低保边缘", 15), ("刚性支出困难", 10), ("防止返贫监测", 15 if hh.community.rural else 0))
+            rural = hh.community.rural
+            choices = (("低保", 60), ("低保边缘", 15), ("刚性支出困难", 10), ("防止返贫监测", 20 if rural else 3))
             category = rng.choices(*zip(*choices))[0]
         if category == "低保" and rng.random() < 0.93:
             label = "农村低保" if hh.community.rural else "城市低保"
         else:
             labels, weights = zip(*_CATEGORY_LABELS[category])
-            label = rng.choices(labels, weights)[0] if any(weights) else labels[-1]
+            label = rng.choices(labels, weights)[0]
         self.family_counter += 1
         family_no = f"{hh.community.region}{_FAMILY_PREFIX[category]}{self.family_counter:06d}"
-        listed = [head] if category == "特困" else members
-        since = max(date(2014, 1, 1), head.birth + timedelta(days=6570)) if head.age >= 18 else date(2014, 1, 1)
-        since = since + timedelta(days=rng.randrange(max(1, (self.as_of - since).days - 20)))
-        return _Roster(family_no, label, since, listed, stopped=rng.random() < 0.03)
+        first = date(2014, 1, 1)
+        since = first + timedelta(days=rng.randrange(max(1, (self.as_of - first).days - 20)))
+        return _Roster(family_no, label, since, members, stopped=rng.random() < 0.02)
 
     def _ghost_row(self, damage: str) -> None:
         """A population row for nobody: its ID is damaged beyond repair, as happens in real exports."""
@@ -1432,7 +1432,7 @@ class _City:
             school = rng.choice(_HIGH_SCHOOLS if stage == "高中" else _VOCATIONAL)
         elif 18 <= age <= 21:
             # a low-income family's child entering university is one of the triggers; make sure there are some
-            entrant = age == 18 and hh.roster is not None
+            entrant = age <= 19 and hh.roster is not None
             if not entrant and rng.random() >= 0.55:
                 return
             years = 0 if entrant else age - 18
@@ -1540,7 +1540,3 @@ class _City:
         self._write_medical(son, [(d, "门诊", 15200, 9100, "铜陵市第三人民医院") for d in self._days(500, 200)],
                             clean=True)
 
-
-# The share and weight tables above are tuned so that the reference city of
-# ~520,000 households gives ~7 M rows: mostly settlements, then contributions.
-assert math.isclose(sum(w for _, w in _SIZE_WEIGHTS), 100)

@@ -121,3 +121,36 @@ def test_returned_sheet_with_bad_outcome_is_rejected(city, tmp_path):
     assert rejects.cell(row=2, column=reason_col).value == (
         "「走访结果」列：走访结果为「纳入救助」时必须填写救助类型（如 低保、特困、临时救助、医疗救助）")
     assert list_alerts(city, AlertFilter(status="closed")) == []
+
+
+def test_report_funnel_by_hand(city, tmp_path):
+    # Three alerts raised 2026-09-28 (deadline 10-10). P1 added on time, P2 visited late (10-12), P3 still open.
+    record_outcome(city, [1], Outcome("纳入救助", dt.date(2026, 10, 9), "网格员甲", "医疗救助"))
+    record_outcome(city, [2], Outcome("不符合条件", dt.date(2026, 10, 12), "网格员甲"))
+    from relief_cli.report import funnel
+
+    by_rule = funnel(city, dt.date(2026, 9, 1), dt.date(2026, 10, 31), "rule")
+    t = by_rule.total
+    assert (t.raised, t.visited, t.added, t.subjects_added, t.overdue) == (3, 2, 1, 1, 2)
+    assert (round(t.conversion, 4), t.precision, round(t.overdue_rate, 4)) == (0.3333, 0.5, 0.6667)
+    assert [(r.group, r.raised, r.added) for r in by_rule.rows] == [("serious_illness 新确诊重大疾病", 3, 1)]
+    by_community = funnel(city, dt.date(2026, 9, 1), dt.date(2026, 10, 31), "community")
+    assert [(r.group, r.raised, r.visited, r.added, r.overdue) for r in by_community.rows] == [
+        ("荷花塘社区", 1, 0, 0, 1), ("金口岭社区", 2, 2, 1, 1)]
+    # On 10-10 the open alert is not yet overdue; alerts raised outside the period do not count.
+    early = funnel(city, dt.date(2026, 9, 1), dt.date(2026, 10, 10), "month").total
+    assert (early.raised, early.overdue) == (3, 1)
+    assert funnel(city, dt.date(2026, 10, 1), dt.date(2026, 10, 31)).total.raised == 0
+
+
+def test_report_xlsx_has_a_chart(city, tmp_path):
+    from relief_cli.render import write_report_xlsx
+    from relief_cli.report import funnel
+
+    path = tmp_path / "月报.xlsx"
+    write_report_xlsx(path, funnel(city, dt.date(2026, 9, 1), dt.date(2026, 10, 31), "community"))
+    ws = openpyxl.load_workbook(path)["预警成效"]
+    assert [c.value for c in ws[1]][:4] == ["社区（村）", "推送预警", "已走访", "纳入救助"]
+    import zipfile
+
+    assert any(n.startswith("xl/charts/chart") for n in zipfile.ZipFile(path).namelist())
