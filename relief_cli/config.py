@@ -183,7 +183,7 @@ def describe_errors(err: ValidationError, file: str, prefix: str = "") -> list[s
         etype = e["type"]
         if etype == "literal_error":
             expected = e.get("ctx", {}).get("expected", "")
-            msg = f"取值应为 {expected}"
+            msg = f"取值应为 {str(expected).replace(' or ', ', ')} 之一"
         elif etype in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
             bound = next(iter(e.get("ctx", {}).values()), "")
             sign = {"greater_than_equal": "≥", "less_than_equal": "≤", "greater_than": ">", "less_than": "<"}[etype]

@@ -47,6 +47,6 @@ def validate_rules(raw_rules: list[Any], file: str, settings: Any) -> tuple[tupl
             problems.append(f"{file}: {where}.id: 规则编号重复")
         seen.add(rule.id)
         if settings is not None:
-            problems.extend(f"{file}: {where}.{p}" for p in rule.check(settings))
+            problems.extend(f"{file}: {where}.{p}" for p in dict.fromkeys(rule.check(settings)))
         rules.append(rule)
     return tuple(rules), problems
