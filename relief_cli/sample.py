@@ -78,6 +78,10 @@ SOCIAL_INSURANCE_FILE = "人社_社保缴费.csv"
 UNEMPLOYMENT_FILE = "人社_就业失业登记.xlsx"
 HEALTH_FILE = "卫健_死亡与重大疾病.xlsx"
 STUDENTS_FILE = "教育_在校学生.csv"
+_FILES = (
+    POPULATION_FILE, GRIDS_FILE, ROSTER_FILE, APPLICATIONS_FILE, MEDICAL_FILE, DISABILITY_FILE,
+    SOCIAL_INSURANCE_FILE, UNEMPLOYMENT_FILE, HEALTH_FILE, STUDENTS_FILE,
+)
 
 _POPULATION_COLUMNS = (
     ("户号", 17), ("与户主关系", 11), ("姓名", 10), ("公民身份号码", 22),
@@ -99,6 +103,7 @@ _ADJUSTMENT_COLUMNS = (
     ("姓名", 10), ("公民身份号码", 22), ("调整类型", 10), ("调整日期", 12), ("调整原因", 26),
 )
 _SPARE_COLUMNS = (("备注", 30), ("数量", 10))
+_SPARE_ROWS = (["临时表，请勿删除", None], ["待核实", 3], ["重复数据", 12], [None, "abc"], ["口径调整中", None])
 _MEDICAL_COLUMNS = (
     ("结算流水号", 22), ("参保人姓名", 11), ("证件号码", 22), ("就诊类型", 12),
     ("结算日期", 12), ("定点医药机构名称", 28), ("医疗总费用", 12), ("基金支付", 12),
@@ -406,7 +411,8 @@ _STYLES_XML = (
     '<font><b/><sz val="14"/><name val="宋体"/><family val="3"/><charset val="134"/></font>'
     '<font><b/><sz val="11"/><name val="宋体"/><family val="3"/><charset val="134"/></font>'
     '</fonts>'
-    '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
     '<cellXfs count="4">'
@@ -732,11 +738,11 @@ class _CsvTable:
         return {self.path.stem: self.rows}
 
 
-class _Defects:
-    """Decides which rows of a file come out damaged.
+class _Sometimes:
+    """Picks the rare items of a stream that get a treatment (a damaged row, a late settlement).
 
-    The rows at fixed early positions always are, so that even a tiny city has
-    rows to reject; beyond those a small random share is.
+    The items at fixed early positions always do, so that even a tiny city has
+    some; beyond those a small random share does.
     """
 
     def __init__(self, rng: random.Random, rate: float, forced: Sequence[int] = (7, 41)):
@@ -812,13 +818,7 @@ class _City:
 
     def _open(self) -> None:
         d, rng, limit, as_of = self.out_dir, self.rng, self.limit, self.as_of
-        self.tallies = {
-            name: _Tally(name, self.progress)
-            for name in (
-                POPULATION_FILE, GRIDS_FILE, ROSTER_FILE, APPLICATIONS_FILE, MEDICAL_FILE,
-                DISABILITY_FILE, SOCIAL_INSURANCE_FILE, UNEMPLOYMENT_FILE, HEALTH_FILE, STUDENTS_FILE,
-            )
-        }
+        self.tallies = {name: _Tally(name, self.progress) for name in _FILES}
         t = self.tallies
         self.books = {
             name: _XlsxBook(d / name, self.stamp)
@@ -858,10 +858,15 @@ class _City:
         self.adjustments: list[list] = []
         self.deaths: list[list] = []
         self.illnesses: list[list] = []
+        self.late_settlements = _Sometimes(rng, 0.0015, forced=(20, 200))
+        # Events of the last month, which the new-event rules look for; the first
+        # of each kind always is one, so that the demo shows every rule.
+        self.recent_working_age_deaths = _Sometimes(rng, 0.08, forced=(1,))
+        self.recent_diagnoses = _Sometimes(rng, 0.05, forced=(1,))
         self.defects = {
-            name: _Defects(rng, rate)
+            name: _Sometimes(rng, rate)
             for name, rate in (
-                ("population", 0.0004), ("roster", 0.001), ("applications", 0.004), ("adjustments", 0.004),
+                ("roster", 0.001), ("applications", 0.004), ("adjustments", 0.004),
                 ("medical", 0.0002), ("disability", 0.002), ("social_insurance", 0.0002),
                 ("unemployment", 0.002), ("deaths", 0.003), ("illness", 0.003), ("students", 0.0005),
             )
@@ -878,40 +883,30 @@ class _City:
             STUDENTS_FILE: self.students.close(),
             GRIDS_FILE: self.grid_sheets,
         }
-        b, t, limit = self.books, self.tallies, self.limit
-        tables = {}
-        for base, columns, rows, title in (
-            ("救助申请", _APPLICATION_COLUMNS, self.applications, f"{self.as_of.year}年社会救助申请受理台账"),
-            ("动态调整", _ADJUSTMENT_COLUMNS, self.adjustments, None),
-        ):
-            series = _Series(b[APPLICATIONS_FILE], base, columns, t[APPLICATIONS_FILE], limit, title=title)
-            for row in rows:
-                series.append(row)
-            tables.update(series.close())
-        spare = _Series(b[APPLICATIONS_FILE], "备用", _SPARE_COLUMNS, t[APPLICATIONS_FILE], limit, hidden=True)
-        for row in (["临时表，请勿删除", None], ["待核实", 3], ["重复数据", 12], [None, "abc"], ["口径调整中", None]):
-            spare.append(row)
-        tables.update(spare.close())
-        sheets[APPLICATIONS_FILE] = tables
-        tables = {}
-        for base, columns, rows, title in (
-            ("死亡人员", _DEATH_COLUMNS, self.deaths, "死亡人员信息"),
-            ("重大疾病", _ILLNESS_COLUMNS, self.illnesses, None),
-        ):
-            series = _Series(b[HEALTH_FILE], base, columns, t[HEALTH_FILE], limit, title=title)
-            for row in rows:
-                series.append(row)
-            tables.update(series.close())
-        sheets[HEALTH_FILE] = tables
-        for book in b.values():
+        sheets[APPLICATIONS_FILE] = self._write_tables(APPLICATIONS_FILE, (
+            ("救助申请", _APPLICATION_COLUMNS, self.applications, f"{self.as_of.year}年社会救助申请受理台账", False),
+            ("动态调整", _ADJUSTMENT_COLUMNS, self.adjustments, None, False),
+            ("备用", _SPARE_COLUMNS, _SPARE_ROWS, None, True),
+        ))
+        sheets[HEALTH_FILE] = self._write_tables(HEALTH_FILE, (
+            ("死亡人员", _DEATH_COLUMNS, self.deaths, "死亡人员信息", False),
+            ("重大疾病", _ILLNESS_COLUMNS, self.illnesses, None, False),
+        ))
+        for book in self.books.values():
             book.close()
-        order = (
-            POPULATION_FILE, GRIDS_FILE, ROSTER_FILE, APPLICATIONS_FILE, MEDICAL_FILE, DISABILITY_FILE,
-            SOCIAL_INSURANCE_FILE, UNEMPLOYMENT_FILE, HEALTH_FILE, STUDENTS_FILE,
-        )
-        for name in order:
-            t[name].done()
-        return [SampleFile(self.out_dir / name, sheets[name]) for name in order]
+        for name in _FILES:
+            self.tallies[name].done()
+        return [SampleFile(self.out_dir / name, sheets[name]) for name in _FILES]
+
+    def _write_tables(self, file: str, tables: Sequence[tuple]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for base, columns, rows, title, hidden in tables:
+            series = _Series(self.books[file], base, columns, self.tallies[file], self.limit,
+                             title=title, hidden=hidden)
+            for row in rows:
+                series.append(row)
+            counts.update(series.close())
+        return counts
 
     def run(self) -> SampleSummary:
         self._open()
@@ -992,7 +987,8 @@ class _City:
             gap = rng.randint(-1, 6)
             age = min(99, max(20, head_age - gap if head_male else head_age + gap))
             spouse_surname = _surname(rng)
-            members.append(self._person(region, "配偶", not head_male, age, spouse_surname + _given_name(rng, not head_male)))
+            spouse_name = spouse_surname + _given_name(rng, not head_male)
+            members.append(self._person(region, "配偶", not head_male, age, spouse_name))
             if not head_male:
                 family_surname = spouse_surname
             slots -= 1
@@ -1019,7 +1015,8 @@ class _City:
         while slots:
             male = rng.random() < 0.52
             age = max(0, head_age - rng.randint(22, 38))
-            members.append(self._person(region, "子" if male else "女", male, age, family_surname + _given_name(rng, male)))
+            name = family_surname + _given_name(rng, male)
+            members.append(self._person(region, "子" if male else "女", male, age, name))
             slots -= 1
         return members
 
@@ -1027,7 +1024,8 @@ class _City:
         rng = self.rng
         band = _band(p.age)
         if rng.random() < (0.003 if p.age < 60 else 0.012 if p.age < 75 else 0.05):
-            p.dead_on = max(p.birth + timedelta(days=1), self._date_before(1, 365))
+            recent = 16 <= p.age <= 59 and self.recent_working_age_deaths()
+            p.dead_on = max(p.birth + timedelta(days=1), self._date_before(1, 28 if recent else 365))
         earliest = p.birth + timedelta(days=366)
         latest = p.dead_on or self.as_of
         if rng.random() < (0.008, 0.01, 0.02, 0.03, 0.07)[band] and earliest < latest:
@@ -1037,7 +1035,8 @@ class _City:
             issued = first + timedelta(days=rng.randrange(max(1, (latest - first).days)))
             p.disability = (kind, grade, issued)
         if rng.random() < (0.001, 0.001, 0.002, 0.012, 0.03)[band] and earliest < latest:
-            diagnosed = max(earliest, latest - timedelta(days=rng.randint(1, 6 * 365)))
+            days = rng.randint(1, 28 if self.recent_diagnoses() else 6 * 365)
+            diagnosed = max(earliest, latest - timedelta(days=days))
             p.illness = (rng.choices(*zip(*_DIAGNOSES))[0], diagnosed)
         p.chronic = p.illness is not None or rng.random() < _CHRONIC[band]
 
@@ -1318,7 +1317,7 @@ class _City:
                 if day < end:
                     visits.append(self._inpatient(day, median=10.0))
         visits.sort(key=lambda v: v[0])
-        if visits and p.dead_on is None and rng.random() < 0.0015:
+        if visits and p.dead_on is None and self.late_settlements():
             # settled after the scan date: exports run a few days late; the scan must ignore these
             day = self.as_of + timedelta(days=rng.randint(1, 25))
             visits.append(self._outpatient(hh, day))
