@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import struct
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import olefile
 import python_calamine
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -24,6 +27,14 @@ SUPPORTED_SUFFIXES = SPREADSHEET_SUFFIXES | TEXT_SUFFIXES
 MAX_UNCOMPRESSED = 1 << 30
 MAX_RATIO = 100
 RATIO_MIN_SIZE = 8 << 20
+# calamine allocates a sheet's whole bounding box: two cells at A1 and XFD1048576 would ask
+# for hundreds of GB. A box must stay under a hard cap and be plausibly dense.
+MAX_BOX_CELLS = 60_000_000
+SPARSE_BOX_FREE = 2_000_000
+SPARSE_FACTOR = 20
+CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+BIFF_DIMENSIONS = 0x0200
+BIFF8_MAX_ROWS, BIFF8_MAX_COLS = 65_536, 256
 
 
 class FileProblem(Exception):
@@ -72,8 +83,7 @@ def open_file(path: Path) -> list[Sheet]:
         _check_zip(path)
         return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
     if head.startswith(OLE_MAGIC):
-        if _is_encrypted_ole(path):
-            raise FileProblem("工作簿设置了打开密码（已加密），请在 Excel 中取消密码后另存再导入")
+        _check_ole(path)
         return _calamine(path, "xls")
     if suffix in SPREADSHEET_SUFFIXES:
         if _looks_like_text(path):
@@ -89,7 +99,7 @@ def _check_zip(path: Path) -> None:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
             names = {i.filename for i in infos}
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except Exception:  # zipfile raises many types for damaged archives (BadZipFile, NotImplementedError, ...)
         raise FileProblem("文件已损坏或不完整，无法作为 Excel 工作簿读取") from None
     if "[Content_Types].xml" not in names and "mimetype" not in names:
         raise FileProblem("文件缺少 [Content_Types].xml，不是有效的 Excel 工作簿")
@@ -99,15 +109,114 @@ def _check_zip(path: Path) -> None:
         raise FileProblem("工作簿解压后超过 1 GB，疑似压缩炸弹，已拒绝读取")
     if total > RATIO_MIN_SIZE and total / packed > MAX_RATIO:
         raise FileProblem(f"工作簿压缩比超过 {MAX_RATIO} 倍，疑似压缩炸弹，已拒绝读取")
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in infos:
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                    _check_box(*_xlsx_extent(z, info.filename))
+    except FileProblem:
+        raise
+    except Exception:  # damaged members: bad CRC, unknown compression, truncated streams
+        raise FileProblem("文件已损坏或不完整，无法作为 Excel 工作簿读取") from None
 
 
-def _is_encrypted_ole(path: Path) -> bool:
-    marker = "EncryptedPackage".encode("utf-16-le")
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            if marker in chunk:
-                return True
-    return False
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _xlsx_extent(z: zipfile.ZipFile, name: str) -> tuple[int, int, int]:
+    """(rows, columns, cells) bounding a worksheet, streamed so a big sheet is never held whole.
+
+    A cheap upper bound (the longest row number and column letters present) settles
+    most sheets; only a sheet it cannot settle gets the exact per-cell scan.
+    """
+    digits = letters = cells = 0
+    for window in _xml_windows(z, name):
+        cells += window.count(b"<c ")
+        digits = max([digits] + [d for d in range(7, digits, -1) if _has_ref(window, rb"[A-Z]{1,3}", rb"[0-9]{%d}" % d)][:1])
+        letters = max([letters] + [n for n in range(3, letters, -1) if _has_ref(window, rb"[A-Z]{%d}" % n, rb"[0-9]")][:1])
+    rows_bound, cols_bound = 10**digits - 1, 26 ** letters if letters < 3 else 16_384
+    if _box_ok(rows_bound, cols_bound, cells):
+        return rows_bound, cols_bound, cells
+    max_row = max_col = 0
+    for window in _xml_windows(z, name):
+        for m in CELL_REF.finditer(window):
+            max_row = max(max_row, int(m.group(2)))
+            max_col = max(max_col, _col_number(m.group(1)))
+    return max_row, max_col, cells
+
+
+def _has_ref(window: bytes, col: bytes, row: bytes) -> bool:
+    return re.search(rb'<c r="' + col + row + rb'"', window) is not None
+
+
+def _xml_windows(z: zipfile.ZipFile, name: str) -> Iterator[bytes]:
+    """The member's bytes in large pieces, each cut before its last '<' so no tag is split."""
+    tail = b""
+    with z.open(name) as f:
+        while chunk := f.read(8 << 20):
+            data = tail + chunk
+            cut = data.rfind(b"<")
+            if cut <= 0:
+                tail = data
+                continue
+            yield data[:cut]
+            tail = data[cut:]
+    if tail:
+        yield tail
+
+
+def _box_ok(rows: int, cols: int, cells: int) -> bool:
+    box = rows * cols
+    return box <= MAX_BOX_CELLS and box <= max(SPARSE_BOX_FREE, SPARSE_FACTOR * cells)
+
+
+def _check_box(rows: int, cols: int, cells: int) -> None:
+    if not _box_ok(rows, cols, cells):
+        raise FileProblem(f"工作表的数据范围异常（{rows} 行 × {cols} 列，实际只有 {cells} 个单元格），疑似损坏或恶意文件，已拒绝读取")
+
+
+def _check_ole(path: Path) -> None:
+    """Validate the compound-file directory before calamine reads it.
+
+    A damaged directory can declare streams of gigabytes, which calamine would try
+    to allocate; olefile reads the directory defensively, so only a sane legacy
+    workbook is passed on.
+    """
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            if ole.exists("EncryptedPackage") or ole.exists("EncryptionInfo"):
+                raise FileProblem("工作簿设置了打开密码（已加密），请在 Excel 中取消密码后另存再导入")
+            stream = next((s for s in ("Workbook", "Book") if ole.exists(s)), None)
+            size = ole.get_size(stream) if stream else None
+            stream_data = ole.openstream(stream).read() if stream and size is not None and size <= path.stat().st_size else b""
+    except FileProblem:
+        raise
+    except Exception:  # olefile raises several error types for broken files
+        raise FileProblem("文件已损坏或不完整，无法作为 xls 工作簿读取") from None
+    if size is None:
+        raise FileProblem("文件已损坏，或不是 Excel 工作簿（找不到工作簿数据）")
+    if size > path.stat().st_size:
+        raise FileProblem("文件已损坏或不完整，无法作为 xls 工作簿读取")
+    for rows, cols in _biff_dimensions(stream_data):
+        if rows > BIFF8_MAX_ROWS or cols > BIFF8_MAX_COLS:
+            raise FileProblem(f"工作表的数据范围异常（{rows} 行 × {cols} 列），文件已损坏，已拒绝读取")
+
+
+def _biff_dimensions(data: bytes) -> list[tuple[int, int]]:
+    """(rows, columns) declared by every DIMENSIONS record, walking the BIFF record stream."""
+    out = []
+    pos, end = 0, len(data)
+    while pos + 4 <= end:
+        rtype, length = struct.unpack_from("<HH", data, pos)
+        if rtype == BIFF_DIMENSIONS and length >= 14 and pos + 4 + 14 <= end:
+            _first_row, last_row, _first_col, last_col = struct.unpack_from("<IIHH", data, pos + 4)
+            out.append((last_row, last_col))
+        pos += 4 + length
+    return out
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -128,7 +237,8 @@ def _calamine(path: Path, kind: str) -> list[Sheet]:
     try:
         wb = python_calamine.CalamineWorkbook.from_path(str(path))
         metas = wb.sheets_metadata
-    except Exception:  # calamine raises several error types for broken files
+    except BaseException as e:  # calamine raises several error types, and pyo3 panics are BaseException
+        _reraise_interrupts(e)
         raise FileProblem(f"文件已损坏或不完整，无法作为 {kind} 工作簿读取") from None
     sheets = []
     for meta in metas:
@@ -136,6 +246,8 @@ def _calamine(path: Path, kind: str) -> list[Sheet]:
             continue
         hidden = meta.visible != python_calamine.SheetVisibleEnum.Visible
         sheets.append(_CalamineSheet(wb, meta.name, hidden))
+    if not sheets:
+        raise FileProblem("工作簿中没有工作表")
     return sheets
 
 
@@ -149,7 +261,8 @@ class _CalamineSheet(Sheet):
         if self._sheet is None:
             try:
                 self._sheet = self._wb.get_sheet_by_name(self.name)
-            except Exception:
+            except BaseException as e:
+                _reraise_interrupts(e)
                 raise FileProblem(f"工作表「{self.name}」已损坏，无法读取") from None
         return self._sheet
 
@@ -161,7 +274,8 @@ class _CalamineSheet(Sheet):
         sheet = self._load()
         try:
             yield from sheet.iter_rows()
-        except Exception:
+        except BaseException as e:
+            _reraise_interrupts(e)
             raise FileProblem(f"工作表「{self.name}」已损坏，无法读取") from None
 
 
@@ -176,6 +290,11 @@ class _CsvSheet(Sheet):
             yield from csv.reader(io.StringIO(self._text), self._dialect)
         except csv.Error:
             raise FileProblem("CSV 格式错误（引号不成对或字段中含非法字符）") from None
+
+
+def _reraise_interrupts(e: BaseException) -> None:
+    if isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise e
 
 
 def decode_text(data: bytes) -> str:

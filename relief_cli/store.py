@@ -16,7 +16,8 @@ import sqlite_utils
 
 from .config import Config, SourceSpec
 
-BUSY_TIMEOUT_MS = 15_000
+# How long a second writer waits for the first; RELIEF_BUSY_TIMEOUT_MS overrides (tests, slow disks).
+BUSY_TIMEOUT_MS = int(os.environ.get("RELIEF_BUSY_TIMEOUT_MS", "15000"))
 
 SQL_TYPES = {"amount": int, "grade": int, "int": int}
 

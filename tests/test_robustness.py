@@ -1,0 +1,145 @@
+"""Broken input, crashes and concurrent writers never corrupt or half-write the database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from relief_cli.importer import import_paths
+from conftest import DATA, make_id, write_xlsx
+
+LONG = os.environ.get("RELIEF_LONG_TESTS") == "1"
+IDS = [make_id("340705", "19800101", i) for i in range(1, 200)]
+
+
+def relief(*args, env=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "relief_cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, **kw)
+
+
+def dump(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def big_csv(path: Path, rows: int) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["结算单号", "身份证号", "结算日期", "个人自付"])
+        for i in range(rows):
+            w.writerow([f"B{i}", IDS[i % len(IDS)], "2026-03-01", "12.50"])
+    return path
+
+
+def test_killed_imports_leave_the_database_exactly_as_before(tmp_path):
+    db = tmp_path / "relief.db"
+    small = write_xlsx(tmp_path / "d.xlsx", {"死亡": [["身份证号", "死亡日期"], [IDS[0], "2026-11-01"]]})
+    first = relief("import", small, "--db", db)
+    assert first.wait() == 0
+    before = dump(db)
+    big = big_csv(tmp_path / "big.csv", 120_000)
+    rng = random.Random(11)
+    for _ in range(20 if LONG else 3):
+        proc = relief("import", big, "--db", db)
+        time.sleep(rng.uniform(0.4, 1.8))
+        proc.kill()
+        proc.wait()
+        assert proc.returncode == -9, "import finished before it could be killed: make the file larger"
+        assert dump(db) == before
+
+
+def test_second_writer_waits_then_gives_up_with_a_clear_message(tmp_path):
+    db = tmp_path / "relief.db"
+    small = write_xlsx(tmp_path / "d.xlsx", {"死亡": [["身份证号", "死亡日期"], [IDS[0], "2026-11-01"]]})
+    assert relief("import", small, "--db", db).wait() == 0
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(float(sys.argv[1])); c.execute('COMMIT')"
+    ), "4"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    other = write_xlsx(tmp_path / "e.xlsx", {"死亡": [["身份证号", "死亡日期"], [IDS[1], "2026-11-02"]]})
+    gave_up = relief("import", other, "--db", db, env={"RELIEF_BUSY_TIMEOUT_MS": "500"})
+    _, err = gave_up.communicate(timeout=60)
+    assert gave_up.returncode == 1
+    assert "数据库正被另一个 relief 进程写入，等待 0 秒后仍未释放，请稍后再试" in err.decode()
+    waited = relief("import", other, "--db", db, env={"RELIEF_BUSY_TIMEOUT_MS": "20000"})
+    assert waited.wait(timeout=60) == 0
+    holder.wait()
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM src_deaths").fetchone()[0] == 2
+
+
+def mutations(data: bytes, rng: random.Random, count: int):
+    for _ in range(count):
+        b = bytearray(data)
+        how = rng.randrange(4)
+        if how == 0:
+            for _ in range(rng.randint(1, 20)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        elif how == 1:
+            del b[rng.randrange(len(b)):]
+        elif how == 2:
+            start = rng.randrange(len(b))
+            b[start:start + rng.randint(1, 400)] = b""
+        else:
+            start = rng.randrange(len(b))
+            b[start:start] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 50)))
+        yield bytes(b)
+
+
+def test_fuzzed_workbooks_never_raise(store, tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["结算单号", "身份证号", "结算日期", "个人自付"])
+    for i in range(30):
+        ws.append([f"F{i}", IDS[i], "2026-03-01", 5])
+    buf = io.BytesIO()
+    wb.save(buf)
+    seeds = [buf.getvalue(), (DATA / "roster.xls").read_bytes(), (DATA / "contributions_gbk.csv").read_bytes()]
+    rng = random.Random(5)
+    n = 3000 if LONG else 300
+    for i, data in enumerate(m for seed in seeds for m in mutations(seed, rng, n // len(seeds))):
+        suffix = [".xlsx", ".xls", ".csv"][i * len(seeds) // n]
+        path = tmp_path / f"f{i}{suffix}"
+        path.write_bytes(data)
+        report = import_paths(store, [path])  # must not raise: a failure or a result per file
+        assert len(report.failures) + len({s.file for s in report.sheets}) == 1
+        path.unlink()
+    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_zip_bomb_is_refused_before_parsing(store, tmp_path):
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/worksheets/sheet1.xml", b"0" * (64 << 20))
+    report = import_paths(store, [path])
+    assert [f.reason for f in report.failures] == ["工作簿压缩比超过 100 倍，疑似压缩炸弹，已拒绝读取"]
+    missing = tmp_path / "nocontent.xlsx"
+    with zipfile.ZipFile(missing, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    assert [f.reason for f in import_paths(store, [missing]).failures] == ["文件缺少 [Content_Types].xml，不是有效的 Excel 工作簿"]
+
+
+def test_no_written_cell_is_a_formula(store, tmp_path):
+    path = tmp_path / "inj.csv"
+    path.write_text("身份证号,死亡日期\n=HYPERLINK(\"http://x\"),2026-11-01\n", encoding="utf-8")
+    result = import_paths(store, [path]).sheets[0]
+    ws = openpyxl.load_workbook(result.rejects_file).active
+    cell = ws["A2"]
+    assert cell.value == '=HYPERLINK("http://x")' and cell.data_type == "s"
