@@ -36,6 +36,7 @@ CHUNK_ROWS = 20_000
 TOTAL_MARKERS = ("合计", "总计", "小计")
 FOOTER_MARKERS = ("制表", "审核", "填表", "注：", "注:", "说明：", "说明:")
 Progress = Callable[[str, str, int], None]
+MAX_REJECT_CELLS = 16_384 - 3
 
 
 @dataclass
@@ -401,8 +402,11 @@ def _write_rejects(rejects_dir: Path, path: Path, rejects: list[tuple[Header, Re
         by_sheet.setdefault(reject.sheet, (header, []))[1].append(reject)
     specs = []
     for sheet_name, (header, items) in by_sheet.items():
-        width = max([len(header.titles), *(len(r.cells) for r in items)])
-        titles = header.titles + [""] * (width - len(header.titles))
+        # Excel has 16,384 columns; the three columns we add must fit beside the original cells.
+        width = min(MAX_REJECT_CELLS, max([len(header.titles), *(len(r.cells) for r in items)]))
+        for r in items:
+            del r.cells[width:]
+        titles = header.titles[:width] + [""] * (width - len(header.titles))
         specs.append(
             SheetSpec(
                 title=sheet_name,

@@ -7,7 +7,11 @@ or a password-protected workbook is reported plainly instead of crashing.
 from __future__ import annotations
 
 import csv
+import faulthandler
 import io
+import multiprocessing
+import os
+import resource
 import re
 import struct
 import zipfile
@@ -35,6 +39,7 @@ SPARSE_FACTOR = 20
 CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 BIFF_DIMENSIONS = 0x0200
 BIFF8_MAX_ROWS, BIFF8_MAX_COLS = 65_536, 256
+ISOLATED_MEMORY = 3 << 30
 
 
 class FileProblem(Exception):
@@ -84,7 +89,7 @@ def open_file(path: Path) -> list[Sheet]:
         return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
-        return _calamine(path, "xls")
+        return _read_isolated(path)
     if suffix in SPREADSHEET_SUFFIXES:
         if _looks_like_text(path):
             raise FileProblem(f"扩展名是 {suffix}，但内容是文本（可能是改了扩展名的 CSV），请把扩展名改为 .csv 后导入")
@@ -290,6 +295,57 @@ class _CsvSheet(Sheet):
             yield from csv.reader(io.StringIO(self._text), self._dialect)
         except csv.Error:
             raise FileProblem("CSV 格式错误（引号不成对或字段中含非法字符）") from None
+
+
+class _ListSheet(Sheet):
+    def __init__(self, name: str, hidden: bool, first_col: int, rows: list[list[Any]]):
+        super().__init__(name, hidden)
+        self._first_col = first_col
+        self._rows = rows
+
+    def first_col(self) -> int:
+        return self._first_col
+
+    def rows(self) -> Iterator[list[Any]]:
+        return iter(self._rows)
+
+
+def _read_all(path: Path, conn: Any) -> None:
+    """In the child: read every sheet and send it back; a problem is sent as its reason."""
+    resource.setrlimit(resource.RLIMIT_AS, (ISOLATED_MEMORY, ISOLATED_MEMORY))
+    # A native crash would print a Rust backtrace over the user's terminal.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    faulthandler.disable()
+    try:
+        sheets = _calamine(path, "xls")
+        conn.send([(s.name, s.hidden, s.first_col(), list(s.rows())) for s in sheets])
+    except FileProblem as e:
+        conn.send(e.reason)
+    conn.close()
+
+
+def _read_isolated(path: Path) -> list[Sheet]:
+    """Legacy .xls is read in a forked child with a memory cap.
+
+    calamine's BIFF/CFB reader trusts lengths inside the file: a damaged .xls can make
+    it abort the process or ask for terabytes. A legacy sheet holds at most 65,536
+    rows, so reading it whole in a child and sending the rows back is cheap.
+    """
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_read_all, args=(path, child), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        result = parent.recv()
+    except EOFError:
+        result = None
+    proc.join()
+    if result is None:
+        raise FileProblem("文件已损坏，无法作为 xls 工作簿读取")
+    if isinstance(result, str):
+        raise FileProblem(result)
+    return [_ListSheet(*item) for item in result]
 
 
 def _reraise_interrupts(e: BaseException) -> None:

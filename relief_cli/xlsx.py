@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -41,10 +41,15 @@ def sheet_title(name: str, taken: set[str]) -> str:
 
 
 def set_text(cell: Cell, value: Any) -> None:
-    """Assign a value; text is always stored as text, even when it starts with '='."""
-    cell.value = value
+    """Assign a value; text is always stored as text, even when it starts with '='.
+
+    Control characters that XML cannot hold (they appear in damaged exports) are dropped.
+    """
     if isinstance(value, str):
+        cell.value = ILLEGAL_CHARACTERS_RE.sub("", value)
         cell.data_type = "s"
+    else:
+        cell.value = value
 
 
 def fill_sheet(ws: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], first_row: int = 1) -> int:
