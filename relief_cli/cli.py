@@ -126,7 +126,7 @@ def import_cmd(
         if fmt == Fmt.json:
             print_json([s.as_dict() for s in report.sheets])
         else:
-            out.print(import_summary(report))
+            out.print(import_summary(report, {k: v.label for k, v in store.config.sources.items()}))
         for f in report.failures:
             err.print(f"无法导入 {f.file}：{f.reason}", markup=False)
         if report.failures:
@@ -448,13 +448,19 @@ def demo_cmd(
     data: Annotated[Optional[Path], typer.Option("--data", help="样例数据文件夹（默认 ./sample_data，没有则现场生成）。")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """用内置样例数据演示完整流程：导入 → 预警 → 核查清单。"""
+    """用内置样例数据演示完整流程：导入 → 预警 → 走访清单 → 登记结果 → 超期 → 成效。"""
     import tempfile
 
+    from .alerts import AlertFilter, list_alerts
+    from .checklist import build_checklist
     from .config import load_config
+    from .followup import Outcome, record_outcome
     from .importer import import_paths
-    from .render import import_summary, out
-    from .sample import SAMPLE_AS_OF, generate_city
+    from .overdue import overdue
+    from .render import alerts_table, checklist_tables, import_summary, out, overdue_table, report_table, scan_summary
+    from .report import funnel
+    from .sample import SAMPLE_AS_OF, STORIES, generate_city
+    from .scan import scan
     from .store import Store
 
     with _errors(verbose):
@@ -471,6 +477,31 @@ def demo_cmd(
         store = Store(db, load_config(None))
         out.print(f"[bold]第 1 步：导入 {data} 中的各部门样例数据[/bold]（演示数据库：{db}，统计日期 {SAMPLE_AS_OF}）")
         report = import_paths(store, [data])
-        out.print(import_summary(report))
+        out.print(import_summary(report, {k: v.label for k, v in store.config.sources.items()}))
+
+        out.print(f"\n[bold]第 2 步：运行预警模型（relief scan --as-of {SAMPLE_AS_OF}）[/bold]")
+        out.print(scan_summary(scan(store, SAMPLE_AS_OF)))
+
+        out.print("\n[bold]第 3 步：三个典型案例的预警（relief alerts）[/bold]")
+        stories = [a for a in list_alerts(store) if a["hukou_no"] in set(STORIES.values())]
+        out.print(alerts_table(stories))
+
+        out.print("\n[bold]第 4 步：金口岭社区的三必访走访清单（relief checklist --community 金口岭）[/bold]")
+        for renderable in checklist_tables(build_checklist(store, "金口岭", SAMPLE_AS_OF)):
+            out.print(renderable)
+
+        visit_day = SAMPLE_AS_OF + dt.timedelta(days=3)
+        story = [a["id"] for a in stories if a["hukou_no"] == STORIES["medical_surge"]]
+        record_outcome(store, story, Outcome("纳入救助", visit_day, "演示网格员", "医疗救助", "入户核实后纳入医疗救助"))
+        out.print(f"\n[bold]第 5 步：登记走访结果[/bold]：{visit_day} 入户核实医疗支出骤增家庭，纳入医疗救助"
+                  f"（relief outcome {' '.join(map(str, story))} --result 纳入救助 --detail 医疗救助 …）")
+
+        late_day = SAMPLE_AS_OF + dt.timedelta(days=14)
+        out.print(f"\n[bold]第 6 步：{late_day} 仍未走访的超期预警（relief overdue --days 5 --as-of {late_day}）[/bold]")
+        out.print(overdue_table(overdue(store, late_day)))
+
+        out.print(f"\n[bold]第 7 步：预警成效（relief report --by rule --to {late_day}）[/bold]")
+        out.print(report_table(funnel(store, dt.date(SAMPLE_AS_OF.year, 1, 1), late_day, "rule")))
+        out.print(f"\n演示完成。演示数据库：{db}；可继续试用，例如：relief alerts --db {db} --community 金口岭")
 
 

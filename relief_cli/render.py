@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-out = Console(highlight=False, soft_wrap=False)
+# Piped or redirected output (a report pasted into a document) gets a wide, stable width.
+out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -30,12 +32,13 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     return t
 
 
-def import_summary(report: Any) -> Table:
+def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:
     cols = ["文件", "工作表", "来源", "行数", "新增", "更新", "未变", "拒收", "说明"]
     rows = []
     for s in report.sheets:
         note = s.skipped_reason or ("见拒收明细" if s.rejects_file else "")
-        rows.append([_short(s.file), s.sheet, s.source or "—", s.rows, s.imported, s.updated, s.unchanged, s.rejected, note])
+        source = (labels or {}).get(s.source, s.source) if s.source else "—"
+        rows.append([_short(s.file), s.sheet, source, s.rows, s.imported, s.updated, s.unchanged, s.rejected, note])
     total = [sum(getattr(s, k) for s in report.sheets) for k in ("rows", "imported", "updated", "unchanged", "rejected")]
     rows.append(["合计", "", "", *total, ""])
     t = table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "拒收"})
