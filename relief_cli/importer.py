@@ -1,42 +1,42 @@
 """relief import: departmental exports into the store, one transaction per file.
 
-Each sheet's source is recognised from its header row; each cell is normalised
-by its field type; a row that cannot be used is kept, with its original cells
+Files are parsed in worker processes (parse.py) while this process writes: a worker
+reads and normalises one file and streams chunks of rows back; the writer merges
+each chunk by natural key inside the file's transaction. Two workers keep both
+cores busy, and a worker that crashes or runs out of its memory cap on a hostile
+file takes only that file down. Rejected rows are kept, with their original cells
 and a Chinese reason, in a rejects workbook beside the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import faulthandler
 import hashlib
+import multiprocessing
+import os
+import queue as queue_module
+import resource
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Config, SourceSpec
-from .reader import SUPPORTED_SUFFIXES, FileProblem, Sheet, column_letter, open_file
+from .config import Config
+from .parse import Header, Reject, Rows, SheetEnd, SheetStart, parse_file
+from .reader import SUPPORTED_SUFFIXES, FileProblem
 from .store import Store
-from .values import (
-    ValueProblem,
-    is_blank,
-    normalize_header,
-    normalize_id,
-    normalize_phone,
-    normalize_text,
-    parse_amount,
-    parse_date,
-    parse_grade,
-    parse_period,
-)
 from .xlsx import SheetSpec, write_workbook
 
-HEADER_SEARCH_ROWS = 30
-CHUNK_ROWS = 20_000
-TOTAL_MARKERS = ("合计", "总计", "小计")
-FOOTER_MARKERS = ("制表", "审核", "填表", "注：", "注:", "说明：", "说明:")
 Progress = Callable[[str, str, int], None]
 MAX_REJECT_CELLS = 16_384 - 3
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+QUEUE_CHUNKS = 16
+# A worker may use this much address space on top of what it inherits: a hostile file
+# asking calamine for hundreds of GB then fails inside the worker, not on the machine.
+WORKER_EXTRA_MEMORY = 3 << 30
+CRASHED = "读取文件时程序异常退出（文件可能已损坏，或内容超出可处理的范围），该文件未导入"
 
 
 @dataclass
@@ -68,23 +68,6 @@ class ImportReport:
     failures: list[FileFailure] = field(default_factory=list)
 
 
-@dataclass
-class Reject:
-    sheet: str
-    row: int
-    cells: list[Any]
-    reason: str
-
-
-@dataclass(frozen=True)
-class Header:
-    row: int  # index into the sheet's rows
-    source: str
-    columns: dict[int, str]  # row position -> field
-    titles: list[str]
-
-
-
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]]:
     """Files as given; folders searched recursively for supported files, in name order."""
     files: list[Path] = []
@@ -105,6 +88,10 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]]:
     return files, missing
 
 
+def default_rejects_dir(db_path: Path) -> Path:
+    return db_path.parent / f"{db_path.stem}-rejects"
+
+
 def import_paths(
     store: Store,
     paths: Sequence[Path],
@@ -112,6 +99,7 @@ def import_paths(
     source: str | None = None,
     rejects_dir: Path | None = None,
     progress: Progress | None = None,
+    workers: int = WORKERS,
 ) -> ImportReport:
     config = store.config
     if source is not None and source not in config.sources:
@@ -119,62 +107,187 @@ def import_paths(
     files, failures = expand_paths(paths)
     report = ImportReport(failures=failures)
     rejects_dir = rejects_dir or default_rejects_dir(store.path)
-    for path in files:
-        try:
-            results = import_file(store, path, source=source, rejects_dir=rejects_dir, progress=progress)
-        except FileProblem as e:
-            report.failures.append(FileFailure(str(path), e.reason))
-            continue
-        report.sheets.extend(results)
+    with ParsePool(files, config, source, workers) as pool:
+        for path, messages in pool:
+            try:
+                report.sheets.extend(write_file(store, path, messages, rejects_dir, progress))
+            except FileProblem as e:
+                report.failures.append(FileFailure(str(path), e.reason))
     return report
 
 
-def default_rejects_dir(db_path: Path) -> Path:
-    return db_path.parent / f"{db_path.stem}-rejects"
+@dataclass
+class _Done:
+    pass
 
 
-def import_file(
-    store: Store,
-    path: Path,
-    *,
-    source: str | None = None,
-    rejects_dir: Path,
-    progress: Progress | None = None,
-) -> list[SheetResult]:
-    """Import one file in one transaction; FileProblem leaves the database untouched."""
-    sheets = open_file(path)
+@dataclass
+class _Failed:
+    reason: str
+
+
+def _parse_worker(path: Path, config: Config, forced: str | None, out: Any, limit: int | None) -> None:
+    """In a forked worker: parse one file and send its messages; never raise."""
+    _die_with_parent()
+    if limit is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # A native crash would print a Rust backtrace over the officer's terminal.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    faulthandler.disable()
+    try:
+        for message in parse_file(path, config, forced):
+            out.put(message)
+        out.put(_Done())
+    except FileProblem as e:
+        out.put(_Failed(e.reason))
+    except MemoryError:
+        out.put(_Failed(CRASHED))
+    except BaseException as e:  # includes pyo3 panics; the reason never quotes a cell
+        out.put(_Failed(CRASHED if not isinstance(e, KeyboardInterrupt) else "已中断"))
+    out.close()
+    out.join_thread()
+
+
+def _die_with_parent() -> None:
+    """A worker whose importer was killed must not live on (Linux; elsewhere best effort)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:
+            os._exit(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _address_space() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
+
+
+class ParsePool:
+    """Parses files in forked workers, at most `workers` at once, handed out in file order."""
+
+    def __init__(self, files: list[Path], config: Config, forced: str | None, workers: int):
+        self.files = files
+        self.config = config
+        self.forced = forced
+        self.workers = max(1, workers)
+        self.ctx = multiprocessing.get_context("fork")
+        self.running: dict[int, tuple[Any, Any]] = {}
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc, _ in self.running.values():
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+        self.running.clear()
+
+    def _start(self, i: int) -> None:
+        if i >= len(self.files) or i in self.running:
+            return
+        q = self.ctx.Queue(maxsize=QUEUE_CHUNKS)
+        used = _address_space()
+        limit = used + WORKER_EXTRA_MEMORY if used is not None else None
+        proc = self.ctx.Process(target=_parse_worker, args=(self.files[i], self.config, self.forced, q, limit), daemon=True)
+        proc.start()
+        self.running[i] = (proc, q)
+
+    def __iter__(self) -> Iterator[tuple[Path, Iterator[Any]]]:
+        for i, path in enumerate(self.files):
+            for j in range(i, i + self.workers):
+                self._start(j)
+            yield path, self._messages(i)
+            proc, q = self.running.pop(i)
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+
+    def _messages(self, i: int) -> Iterator[Any]:
+        proc, q = self.running[i]
+        while True:
+            try:
+                message = q.get(timeout=0.2)
+            except queue_module.Empty:
+                if proc.is_alive():
+                    continue
+                try:  # it may have finished between the timeout and the check
+                    message = q.get(timeout=0.2)
+                except queue_module.Empty:
+                    raise FileProblem(CRASHED) from None
+            if isinstance(message, _Done):
+                return
+            if isinstance(message, _Failed):
+                raise FileProblem(message.reason)
+            yield message
+
+
+def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: Path, progress: Progress | None) -> list[SheetResult]:
+    """Merge one file's parsed rows in one transaction; FileProblem leaves the database untouched."""
     digest = _sha256(path)
-    results: list[SheetResult] = []
+    results: dict[int, SheetResult] = {}
+    headers: dict[int, Header] = {}
     rejects: list[tuple[Header, Reject]] = []
     with store.transaction():
         import_id = store.start_import(path.name, str(path), digest)
-        seen_keys: dict[str, dict[str, tuple[str, int]]] = {}
-        for sheet in sheets:
-            result = SheetResult(file=str(path), sheet=sheet.name, source=None)
-            results.append(result)
-            if sheet.hidden:
-                result.skipped_reason = "隐藏工作表，已跳过"
-                continue
-            rows = sheet.rows()
-            header = _find_header(rows, store.config, source)
-            if isinstance(header, str):
-                result.skipped_reason = header
-                continue
-            result.source = header.source
-            spec = store.config.sources[header.source]
-            sheet_rejects = _load_sheet(
-                store, sheet, rows, header, spec, result, import_id, path.name,
-                seen_keys.setdefault(header.source, {}), progress,
-            )
-            rejects.extend((header, r) for r in sheet_rejects)
-        totals = {k: sum(getattr(r, k) for r in results) for k in ("rows", "imported", "updated", "unchanged", "rejected")}
-        store.finish_import(import_id, [r.as_dict() for r in results], totals)
+        for message in messages:
+            if isinstance(message, SheetStart):
+                results[message.index] = SheetResult(str(path), message.name, message.source, skipped_reason=message.skipped_reason)
+                if message.header is not None:
+                    headers[message.index] = message.header
+            elif isinstance(message, Rows):
+                result, header = results[message.index], headers[message.index]
+                rows = _checked(store, header, message, rejects)
+                counts = store.merge_rows(header.source, list(store.config.sources[header.source].fields), rows, path.name, import_id)
+                result.imported += counts.imported
+                result.updated += counts.updated
+                result.unchanged += counts.unchanged
+                rejects.extend((header, r) for r in message.rejects)
+                result.rejected += len(message.rejects)
+                if progress:
+                    progress(path.name, result.sheet, message.seen)
+            elif isinstance(message, SheetEnd):
+                result, header = results[message.index], headers[message.index]
+                result.rows = message.rows
+                if header.source in AFTER_MERGE:
+                    AFTER_MERGE[header.source](store, import_id, path.name)
+        ordered = [results[k] for k in sorted(results)]
+        totals = {k: sum(getattr(r, k) for r in ordered) for k in ("rows", "imported", "updated", "unchanged", "rejected")}
+        store.finish_import(import_id, [r.as_dict() for r in ordered], totals)
     if rejects:
         out = _write_rejects(rejects_dir, path, rejects)
-        for r in results:
+        for r in ordered:
             if r.rejected:
                 r.rejects_file = str(out)
-    return results
+    return ordered
+
+
+def _checked(store: Store, header: Header, message: Rows, rejects: list[tuple[Header, Reject]]) -> list[tuple]:
+    """Rows that pass the source's own check (one that needs the database); the rest become rejects."""
+    check = ROW_CHECKS.get(header.source)
+    if check is None:
+        return message.rows
+    fields = list(store.config.sources[header.source].fields)
+    kept = []
+    for row in message.rows:
+        values = dict(zip(fields, row))
+        problem = check(store, values)
+        if problem:
+            # The worker kept only normalised values: put them back under their original columns.
+            cells: list[Any] = [None] * len(header.titles)
+            for position, name in header.columns.items():
+                cells[position] = values[name]
+            message.rejects.append(Reject(row[-2], row[-1], cells, problem))
+        else:
+            kept.append(row)
+    return kept
 
 
 def _sha256(path: Path) -> str:
@@ -183,183 +296,6 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _find_header(rows: Iterator[list[Any]], config: Config, forced: str | None) -> Header | str:
-    """The first row (within the top rows) that holds every required column of a source."""
-    candidates = {forced: config.sources[forced]} if forced else config.sources
-    maps = {name: spec.header_map() for name, spec in candidates.items()}
-    best_partial: tuple[int, str, list[str]] | None = None
-    for index, row in enumerate(rows):
-        if index >= HEADER_SEARCH_ROWS:
-            break
-        titles = [normalize_header(c) for c in row]
-        if not any(titles):
-            continue
-        found: list[tuple[int, float, str, dict[int, str]]] = []
-        for name, spec in candidates.items():
-            columns: dict[int, str] = {}
-            for j, title in enumerate(titles):
-                fname = maps[name].get(title)
-                if fname and fname not in columns.values():
-                    columns[j] = fname
-            missing = [f for f in spec.required if f not in columns.values()]
-            if not missing:
-                found.append((len(columns), len(columns) / len(spec.fields), name, columns))
-            elif columns and (best_partial is None or len(columns) > best_partial[0]):
-                best_partial = (len(columns), name, missing)
-        if found:
-            _, _, name, columns = max(found, key=lambda c: (c[0], c[1]))
-            return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in row])
-    if forced:
-        spec = config.sources[forced]
-        return f"指定的来源 {forced}（{spec.label}）在前 {HEADER_SEARCH_ROWS} 行中找不到完整表头，缺少必填列"
-    if best_partial:
-        _, name, missing = best_partial
-        spec = config.sources[name]
-        labels = "、".join(_field_label(spec, f) for f in missing)
-        return f"未识别出数据来源：最接近「{spec.label}」，但缺少必填列 {labels}"
-    return "未识别出数据来源：表头与任何来源的列名都不匹配"
-
-
-def _field_label(spec: SourceSpec, field_name: str) -> str:
-    aliases = spec.fields[field_name].aliases
-    return aliases[0] if aliases else field_name
-
-
-def _converter(ftype: str, config: Config) -> Callable[[Any], Any]:
-    if ftype == "id":
-        return normalize_id
-    if ftype == "phone":
-        return normalize_phone
-    if ftype in ("text", "name"):
-        return normalize_text
-    if ftype == "date":
-        return lambda v: parse_date(v).isoformat()
-    if ftype == "period":
-        return parse_period
-    if ftype == "amount":
-        return parse_amount
-    if ftype == "grade":
-        return parse_grade
-    if ftype == "int":
-        return _parse_int
-    if ftype == "category":
-        lookup = config.category_lookup
-
-        def category(v: Any) -> str:
-            text = normalize_text(v) or ""
-            try:
-                return lookup[normalize_header(text)]
-            except KeyError:
-                raise ValueProblem(f"未知的救助类别「{text}」，可在 rules.yaml 的 categories 中添加别名") from None
-
-        return category
-    raise ValueError(ftype)
-
-
-def _parse_int(v: Any) -> int:
-    try:
-        number = float(str(v).strip().replace(",", ""))
-    except ValueError:
-        raise ValueProblem("应为整数") from None
-    if not number.is_integer():
-        raise ValueProblem("应为整数")
-    return int(number)
-
-
-def _is_total_or_footer(row: list[Any]) -> bool:
-    cells = [c for c in row if not is_blank(c)]
-    if not cells:
-        return False
-    first = normalize_header(cells[0])
-    if first.startswith(TOTAL_MARKERS):
-        return True
-    return len(cells) <= 2 and first.startswith(FOOTER_MARKERS)
-
-
-def _load_sheet(
-    store: Store,
-    sheet: Sheet,
-    rows: Iterator[list[Any]],
-    header: Header,
-    spec: SourceSpec,
-    result: SheetResult,
-    import_id: int,
-    file_name: str,
-    seen: dict[str, tuple[str, int]],
-    progress: Progress | None,
-) -> list[Reject]:
-    fields = list(spec.fields)
-    position = {f: j for j, f in header.columns.items()}
-    first_col = sheet.first_col()
-    plan = []
-    for f in fields:
-        fspec = spec.fields[f]
-        j = position.get(f)
-        title = header.titles[j] if j is not None else f
-        where = f"「{title}」列（{column_letter(first_col + j)}列）：" if j is not None else ""
-        plan.append((j, fspec.type, fspec.required, _converter(fspec.type, store.config), where))
-    key_index = [fields.index(k) for k in spec.key]
-    filled_index = [position[f] for f in spec.filled_when if f in position]
-    row_check = ROW_CHECKS.get(header.source)
-    rejects: list[Reject] = []
-    chunk: list[tuple] = []
-    row_number = header.row + 1
-    for row in rows:
-        row_number += 1
-        if not any(not is_blank(c) for c in row) or _is_total_or_footer(row):
-            continue
-        if filled_index and all(j >= len(row) or is_blank(row[j]) for j in filled_index):
-            continue
-        result.rows += 1
-        values: list[Any] = []
-        problems: list[str] = []
-        width = len(row)
-        for j, ftype, required, convert, where in plan:
-            cell = row[j] if j is not None and j < width else None
-            if is_blank(cell):
-                if ftype == "amount":
-                    values.append(0)
-                else:
-                    if required:
-                        problems.append(f"{where}必填项为空")
-                    values.append(None)
-                continue
-            try:
-                values.append(convert(cell))
-            except ValueProblem as e:
-                problems.append(f"{where}{e.reason}")
-                values.append(None)
-        if not problems and row_check is not None:
-            problem = row_check(store, dict(zip(fields, values)))
-            if problem:
-                problems.append(problem)
-        if not problems:
-            key = "|".join("" if values[i] is None else str(values[i]) for i in key_index)
-            earlier = seen.get(key)
-            if earlier is not None:
-                problems.append(f"与工作表「{earlier[0]}」第 {earlier[1]} 行的自然键（{'+'.join(spec.key)}）重复")
-            else:
-                seen[key] = (sheet.name, row_number)
-                chunk.append((*values, key, file_name, sheet.name, row_number, import_id))
-        if problems:
-            rejects.append(Reject(sheet.name, row_number, list(row), "；".join(problems)))
-        if len(chunk) >= CHUNK_ROWS:
-            store.stage_rows(header.source, fields, chunk)
-            chunk = []
-            if progress:
-                progress(file_name, sheet.name, result.rows)
-    if chunk:
-        store.stage_rows(header.source, fields, chunk)
-    if progress:
-        progress(file_name, sheet.name, result.rows)
-    counts = store.merge_stage(header.source, fields)
-    if header.source in AFTER_MERGE:
-        AFTER_MERGE[header.source](store, import_id, file_name)
-    result.imported, result.updated, result.unchanged = counts.imported, counts.updated, counts.unchanged
-    result.rejected = len(rejects)
-    return rejects
 
 
 def _check_visit(store: Store, row: dict[str, Any]) -> str | None:

@@ -7,12 +7,7 @@ or a password-protected workbook is reported plainly instead of crashing.
 from __future__ import annotations
 
 import csv
-import faulthandler
 import io
-import multiprocessing
-import os
-import resource
-import re
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -31,15 +26,8 @@ SUPPORTED_SUFFIXES = SPREADSHEET_SUFFIXES | TEXT_SUFFIXES
 MAX_UNCOMPRESSED = 1 << 30
 MAX_RATIO = 100
 RATIO_MIN_SIZE = 8 << 20
-# calamine allocates a sheet's whole bounding box: two cells at A1 and XFD1048576 would ask
-# for hundreds of GB. A box must stay under a hard cap and be plausibly dense.
-MAX_BOX_CELLS = 60_000_000
-SPARSE_BOX_FREE = 2_000_000
-SPARSE_FACTOR = 20
-CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 BIFF_DIMENSIONS = 0x0200
 BIFF8_MAX_ROWS, BIFF8_MAX_COLS = 65_536, 256
-ISOLATED_MEMORY = 3 << 30
 
 
 class FileProblem(Exception):
@@ -89,7 +77,7 @@ def open_file(path: Path) -> list[Sheet]:
         return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
-        return _read_isolated(path)
+        return _calamine(path, "xls")
     if suffix in SPREADSHEET_SUFFIXES:
         if _looks_like_text(path):
             raise FileProblem(f"扩展名是 {suffix}，但内容是文本（可能是改了扩展名的 CSV），请把扩展名改为 .csv 后导入")
@@ -114,74 +102,6 @@ def _check_zip(path: Path) -> None:
         raise FileProblem("工作簿解压后超过 1 GB，疑似压缩炸弹，已拒绝读取")
     if total > RATIO_MIN_SIZE and total / packed > MAX_RATIO:
         raise FileProblem(f"工作簿压缩比超过 {MAX_RATIO} 倍，疑似压缩炸弹，已拒绝读取")
-    try:
-        with zipfile.ZipFile(path) as z:
-            for info in infos:
-                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
-                    _check_box(*_xlsx_extent(z, info.filename))
-    except FileProblem:
-        raise
-    except Exception:  # damaged members: bad CRC, unknown compression, truncated streams
-        raise FileProblem("文件已损坏或不完整，无法作为 Excel 工作簿读取") from None
-
-
-def _col_number(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n
-
-
-def _xlsx_extent(z: zipfile.ZipFile, name: str) -> tuple[int, int, int]:
-    """(rows, columns, cells) bounding a worksheet, streamed so a big sheet is never held whole.
-
-    A cheap upper bound (the longest row number and column letters present) settles
-    most sheets; only a sheet it cannot settle gets the exact per-cell scan.
-    """
-    digits = letters = cells = 0
-    for window in _xml_windows(z, name):
-        cells += window.count(b"<c ")
-        digits = max([digits] + [d for d in range(7, digits, -1) if _has_ref(window, rb"[A-Z]{1,3}", rb"[0-9]{%d}" % d)][:1])
-        letters = max([letters] + [n for n in range(3, letters, -1) if _has_ref(window, rb"[A-Z]{%d}" % n, rb"[0-9]")][:1])
-    rows_bound, cols_bound = 10**digits - 1, 26 ** letters if letters < 3 else 16_384
-    if _box_ok(rows_bound, cols_bound, cells):
-        return rows_bound, cols_bound, cells
-    max_row = max_col = 0
-    for window in _xml_windows(z, name):
-        for m in CELL_REF.finditer(window):
-            max_row = max(max_row, int(m.group(2)))
-            max_col = max(max_col, _col_number(m.group(1)))
-    return max_row, max_col, cells
-
-
-def _has_ref(window: bytes, col: bytes, row: bytes) -> bool:
-    return re.search(rb'<c r="' + col + row + rb'"', window) is not None
-
-
-def _xml_windows(z: zipfile.ZipFile, name: str) -> Iterator[bytes]:
-    """The member's bytes in large pieces, each cut before its last '<' so no tag is split."""
-    tail = b""
-    with z.open(name) as f:
-        while chunk := f.read(8 << 20):
-            data = tail + chunk
-            cut = data.rfind(b"<")
-            if cut <= 0:
-                tail = data
-                continue
-            yield data[:cut]
-            tail = data[cut:]
-    if tail:
-        yield tail
-
-
-def _box_ok(rows: int, cols: int, cells: int) -> bool:
-    box = rows * cols
-    return box <= MAX_BOX_CELLS and box <= max(SPARSE_BOX_FREE, SPARSE_FACTOR * cells)
-
-
-def _check_box(rows: int, cols: int, cells: int) -> None:
-    if not _box_ok(rows, cols, cells):
-        raise FileProblem(f"工作表的数据范围异常（{rows} 行 × {cols} 列，实际只有 {cells} 个单元格），疑似损坏或恶意文件，已拒绝读取")
 
 
 def _check_ole(path: Path) -> None:
@@ -295,57 +215,6 @@ class _CsvSheet(Sheet):
             yield from csv.reader(io.StringIO(self._text), self._dialect)
         except csv.Error:
             raise FileProblem("CSV 格式错误（引号不成对或字段中含非法字符）") from None
-
-
-class _ListSheet(Sheet):
-    def __init__(self, name: str, hidden: bool, first_col: int, rows: list[list[Any]]):
-        super().__init__(name, hidden)
-        self._first_col = first_col
-        self._rows = rows
-
-    def first_col(self) -> int:
-        return self._first_col
-
-    def rows(self) -> Iterator[list[Any]]:
-        return iter(self._rows)
-
-
-def _read_all(path: Path, conn: Any) -> None:
-    """In the child: read every sheet and send it back; a problem is sent as its reason."""
-    resource.setrlimit(resource.RLIMIT_AS, (ISOLATED_MEMORY, ISOLATED_MEMORY))
-    # A native crash would print a Rust backtrace over the user's terminal.
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-    faulthandler.disable()
-    try:
-        sheets = _calamine(path, "xls")
-        conn.send([(s.name, s.hidden, s.first_col(), list(s.rows())) for s in sheets])
-    except FileProblem as e:
-        conn.send(e.reason)
-    conn.close()
-
-
-def _read_isolated(path: Path) -> list[Sheet]:
-    """Legacy .xls is read in a forked child with a memory cap.
-
-    calamine's BIFF/CFB reader trusts lengths inside the file: a damaged .xls can make
-    it abort the process or ask for terabytes. A legacy sheet holds at most 65,536
-    rows, so reading it whole in a child and sending the rows back is cheap.
-    """
-    ctx = multiprocessing.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_read_all, args=(path, child), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        result = parent.recv()
-    except EOFError:
-        result = None
-    proc.join()
-    if result is None:
-        raise FileProblem("文件已损坏，无法作为 xls 工作簿读取")
-    if isinstance(result, str):
-        raise FileProblem(result)
-    return [_ListSheet(*item) for item in result]
 
 
 def _reraise_interrupts(e: BaseException) -> None:

@@ -200,25 +200,21 @@ class Store:
             raise StoreError(_busy_message(self.path, e)) from None
 
     # -- import hot path ----------------------------------------------------
-    def stage_rows(self, source: str, fields: Sequence[str], rows: Sequence[tuple]) -> None:
-        """Add rows (fields..., _key, _file, _sheet, _row, _import) to the source's temp staging table.
+    def merge_rows(self, source: str, fields: Sequence[str], rows: Sequence[tuple], file: str, import_id: int) -> MergeCounts:
+        """Upsert rows (fields..., _key, _sheet, _row) by natural key; count new, changed, unchanged.
 
-        Called in chunks inside transaction(); merge_stage() then merges them as a set.
+        Must run inside transaction(). Rows go to a temp staging table with executemany,
+        then two set-based statements count and merge them, and the stage is emptied.
         """
-        cols = _stage_columns(fields)
-        col_list = ", ".join(f'"{c}"' for c in cols)
-        stage = f'"_stage_{source}"'
-        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {col_list} FROM "{source_table(source)}" WHERE 0')
-        marks = ", ".join("?" for _ in cols)
-        self.conn.executemany(f"INSERT INTO {stage} ({col_list}) VALUES ({marks})", rows)
-
-    def merge_stage(self, source: str, fields: Sequence[str]) -> MergeCounts:
-        """Count new/changed/unchanged staged rows, upsert them by natural key, empty the stage."""
+        if not rows:
+            return MergeCounts(0, 0, 0)
         table = source_table(source)
         stage = f'"_stage_{source}"'
-        cols = _stage_columns(fields)
-        col_list = ", ".join(f'"{c}"' for c in cols)
-        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {col_list} FROM "{table}" WHERE 0')
+        staged = [*fields, "_key", "_sheet", "_row"]
+        staged_list = ", ".join(f'"{c}"' for c in staged)
+        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {staged_list} FROM "{table}" WHERE 0')
+        marks = ", ".join("?" for _ in staged)
+        self.conn.executemany(f"INSERT INTO {stage} ({staged_list}) VALUES ({marks})", rows)
         differs = " OR ".join(f'm."{f}" IS NOT s."{f}"' for f in fields)
         imported, updated, unchanged = self.conn.execute(
             f"""SELECT COALESCE(SUM(m._key IS NULL), 0),
@@ -226,11 +222,14 @@ class Store:
                        COALESCE(SUM(m._key IS NOT NULL AND NOT ({differs})), 0)
                 FROM {stage} s LEFT JOIN "{table}" m ON m._key = s._key"""
         ).fetchone()
+        cols = [*staged, "_file", "_import"]
+        col_list = ", ".join(f'"{c}"' for c in cols)
         sets = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "_key")
         changed = " OR ".join(f'"{table}"."{f}" IS NOT excluded."{f}"' for f in fields)
         self.conn.execute(
-            f'INSERT INTO "{table}" ({col_list}) SELECT {col_list} FROM {stage} WHERE true '
-            f"ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}"
+            f'INSERT INTO "{table}" ({col_list}) SELECT {staged_list}, :file, :import FROM {stage} WHERE true '
+            f"ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}",
+            {"file": file, "import": import_id},
         )
         self.conn.execute(f"DELETE FROM {stage}")
         return MergeCounts(imported, updated, unchanged)
@@ -276,10 +275,6 @@ def source_table(source: str) -> str:
 
 def source_columns(spec: SourceSpec) -> list[str]:
     return list(spec.fields)
-
-
-def _stage_columns(fields: Sequence[str]) -> list[str]:
-    return [*fields, "_key", "_file", "_sheet", "_row", "_import"]
 
 
 def _statements(script: str) -> list[str]:

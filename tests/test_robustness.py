@@ -143,3 +143,16 @@ def test_no_written_cell_is_a_formula(store, tmp_path):
     ws = openpyxl.load_workbook(result.rejects_file).active
     cell = ws["A2"]
     assert cell.value == '=HYPERLINK("http://x")' and cell.data_type == "s"
+
+
+def test_a_sparse_workbook_that_would_exhaust_memory_fails_alone(store, tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "身份证号"
+    wb.active["XFD1048576"] = 1  # calamine would allocate the whole 17-billion-cell range
+    hostile = tmp_path / "hostile.xlsx"
+    wb.save(hostile)
+    good = write_xlsx(tmp_path / "good.xlsx", {"S": [["身份证号", "死亡日期"], [IDS[0], "2026-11-01"]]})
+    report = import_paths(store, [hostile, good])
+    assert [f.reason for f in report.failures] == [
+        "读取文件时程序异常退出（文件可能已损坏，或内容超出可处理的范围），该文件未导入"]
+    assert store.count("deaths") == 1

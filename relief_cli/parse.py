@@ -1,0 +1,297 @@
+"""Turning one export file into normalised rows and rejects: no database, no printing.
+
+This runs in a worker process (see importer.py), so it must only send plain data
+back. The per-row loop is the hot path of a city-scale import: each column gets a
+memoised converter (the same ID, date, hospital or amount repeats across rows),
+and blank rows, total rows and the reasons of a rejected row are only worked out
+for rows that fail the fast path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config, SourceSpec
+from .reader import Sheet, column_letter, open_file
+from .values import (
+    ValueProblem,
+    is_blank,
+    normalize_header,
+    normalize_id,
+    normalize_phone,
+    normalize_text,
+    parse_amount,
+    parse_date,
+    parse_grade,
+    parse_period,
+)
+
+HEADER_SEARCH_ROWS = 30
+CHUNK_ROWS = 20_000
+MEMO_LIMIT = 200_000
+TOTAL_MARKERS = ("合计", "总计", "小计")
+FOOTER_MARKERS = ("制表", "审核", "填表", "注：", "注:", "说明：", "说明:")
+
+
+@dataclass(frozen=True)
+class Header:
+    row: int  # index into the sheet's rows (0 = Excel row 1)
+    source: str
+    columns: dict[int, str]  # position in the row -> field
+    titles: list[str]
+
+
+@dataclass
+class Reject:
+    sheet: str
+    row: int
+    cells: list[Any]
+    reason: str
+
+
+# Messages a parse sends, in order, for each sheet of the file.
+@dataclass
+class SheetStart:
+    index: int
+    name: str
+    source: str | None
+    skipped_reason: str | None
+    header: Header | None = None
+
+
+@dataclass
+class Rows:
+    index: int
+    rows: list[tuple]  # (fields..., _key, _sheet, _row)
+    rejects: list[Reject] = field(default_factory=list)
+    seen: int = 0  # data rows read so far in this sheet (kept and rejected)
+
+
+@dataclass
+class SheetEnd:
+    index: int
+    rows: int
+
+
+def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None) -> Header | str:
+    """The first row (within the top rows) that holds every required column of a source."""
+    candidates = {forced: config.sources[forced]} if forced else config.sources
+    maps = {name: spec.header_map() for name, spec in candidates.items()}
+    best_partial: tuple[int, str, list[str]] | None = None
+    for index, row in enumerate(rows):
+        if index >= HEADER_SEARCH_ROWS:
+            break
+        titles = [normalize_header(c) for c in row]
+        if not any(titles):
+            continue
+        found: list[tuple[int, float, str, dict[int, str]]] = []
+        for name, spec in candidates.items():
+            columns: dict[int, str] = {}
+            for j, title in enumerate(titles):
+                fname = maps[name].get(title)
+                if fname and fname not in columns.values():
+                    columns[j] = fname
+            missing = [f for f in spec.required if f not in columns.values()]
+            if not missing:
+                found.append((len(columns), len(columns) / len(spec.fields), name, columns))
+            elif columns and (best_partial is None or len(columns) > best_partial[0]):
+                best_partial = (len(columns), name, missing)
+        if found:
+            _, _, name, columns = max(found, key=lambda c: (c[0], c[1]))
+            return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in row])
+    if forced:
+        spec = config.sources[forced]
+        return f"指定的来源 {forced}（{spec.label}）在前 {HEADER_SEARCH_ROWS} 行中找不到完整表头，缺少必填列"
+    if best_partial:
+        _, name, missing = best_partial
+        spec = config.sources[name]
+        labels = "、".join(_field_label(spec, f) for f in missing)
+        return f"未识别出数据来源：最接近「{spec.label}」，但缺少必填列 {labels}"
+    return "未识别出数据来源：表头与任何来源的列名都不匹配"
+
+
+def _field_label(spec: SourceSpec, field_name: str) -> str:
+    aliases = spec.fields[field_name].aliases
+    return aliases[0] if aliases else field_name
+
+
+def converter(ftype: str, config: Config) -> Callable[[Any], Any]:
+    """The normaliser of a field type (blank cells are handled by the caller)."""
+    if ftype == "id":
+        return normalize_id
+    if ftype == "phone":
+        return normalize_phone
+    if ftype in ("text", "name"):
+        return normalize_text
+    if ftype == "date":
+        return lambda v: parse_date(v).isoformat()
+    if ftype == "period":
+        return parse_period
+    if ftype == "amount":
+        return parse_amount
+    if ftype == "grade":
+        return parse_grade
+    if ftype == "int":
+        return _parse_int
+    if ftype == "category":
+        lookup = config.category_lookup
+
+        def category(v: Any) -> str:
+            text = normalize_text(v) or ""
+            try:
+                return lookup[normalize_header(text)]
+            except KeyError:
+                raise ValueProblem(f"未知的救助类别「{text}」，可在 rules.yaml 的 categories 中添加别名") from None
+
+        return category
+    raise ValueError(ftype)
+
+
+def _parse_int(v: Any) -> int:
+    try:
+        number = float(str(v).strip().replace(",", ""))
+    except ValueError:
+        raise ValueProblem("应为整数") from None
+    if not number.is_integer():
+        raise ValueProblem("应为整数")
+    return int(number)
+
+
+class _Blank(Exception):
+    """A required cell is blank (raised on the fast path, explained on the slow one)."""
+
+
+def _memoised(convert: Callable[[Any], Any], ftype: str, required: bool) -> Callable[[Any], Any]:
+    """convert() with a bounded memo; blank cells give 0 (amounts), None, or _Blank."""
+    memo: dict[Any, Any] = {None: 0 if ftype == "amount" else None, "": 0 if ftype == "amount" else None}
+    if required and ftype != "amount":
+        del memo[None], memo[""]
+
+    def run(cell: Any) -> Any:
+        if cell.__class__ is not bool:  # True == 1 would share a memo slot with 1
+            try:
+                return memo[cell]
+            except KeyError:
+                pass
+        if is_blank(cell):
+            if required and ftype != "amount":
+                raise _Blank
+            return 0 if ftype == "amount" else None
+        value = convert(cell)
+        if len(memo) < MEMO_LIMIT:
+            memo[cell] = value
+        return value
+
+    return run
+
+
+def is_total_or_footer(row: list[Any]) -> bool:
+    cells = [c for c in row if not is_blank(c)]
+    if not cells:
+        return False
+    first = normalize_header(cells[0])
+    if first.startswith(TOTAL_MARKERS):
+        return True
+    return len(cells) <= 2 and first.startswith(FOOTER_MARKERS)
+
+
+class SheetParser:
+    """Normalises the data rows of one sheet whose header has been found."""
+
+    def __init__(self, config: Config, sheet: Sheet, header: Header, seen: dict[str, tuple[str, int]]):
+        spec = config.sources[header.source]
+        self.spec = spec
+        self.sheet = sheet
+        self.header = header
+        self.seen = seen
+        self.fields = list(spec.fields)
+        position = {f: j for j, f in header.columns.items()}
+        first_col = sheet.first_col()
+        self.plan: list[tuple[int | None, Callable[[Any], Any], str]] = []
+        for f in self.fields:
+            fspec = spec.fields[f]
+            j = position.get(f)
+            title = header.titles[j] if j is not None else f
+            where = f"「{title}」列（{column_letter(first_col + j)}列）：" if j is not None else ""
+            self.plan.append((j, _memoised(converter(fspec.type, config), fspec.type, fspec.required), where))
+        self.positions = [j for j, _, _ in self.plan]
+        self.key_index = [self.fields.index(k) for k in spec.key]
+        self.filled_index = [position[f] for f in spec.filled_when if f in position]
+        self.key_label = "+".join(spec.key)
+
+    def parse(self, rows: Iterator[list[Any]]) -> Iterator[Rows]:
+        """Chunks of staged rows and rejects; the last chunk carries the final count."""
+        plan = self.plan
+        key_index = self.key_index
+        seen = self.seen
+        name = self.sheet.name
+        chunk: list[tuple] = []
+        rejects: list[Reject] = []
+        count = 0
+        row_number = self.header.row + 1
+        width_needed = max((j for j in self.positions if j is not None), default=-1) + 1
+        for row in rows:
+            row_number += 1
+            if len(row) < width_needed:
+                row = [*row, *([None] * (width_needed - len(row)))]
+            if self.filled_index and all(is_blank(row[j]) for j in self.filled_index):
+                continue
+            try:
+                values = [None if j is None else run(row[j]) for j, run, _ in plan]
+            except (ValueProblem, _Blank):
+                if not any(not is_blank(c) for c in row) or is_total_or_footer(row):
+                    continue
+                count += 1
+                rejects.append(Reject(name, row_number, list(row), self._reasons(row)))
+                continue
+            count += 1
+            key = "|".join("" if values[i] is None else str(values[i]) for i in key_index)
+            earlier = seen.get(key)
+            if earlier is not None:
+                reason = f"与工作表「{earlier[0]}」第 {earlier[1]} 行的自然键（{self.key_label}）重复"
+                rejects.append(Reject(name, row_number, list(row), reason))
+                continue
+            seen[key] = (name, row_number)
+            chunk.append((*values, key, name, row_number))
+            if len(chunk) >= CHUNK_ROWS:
+                yield Rows(0, chunk, rejects, count)
+                chunk, rejects = [], []
+        yield Rows(0, chunk, rejects, count)
+
+    def _reasons(self, row: list[Any]) -> str:
+        problems = []
+        for j, run, where in self.plan:
+            if j is None:
+                continue
+            try:
+                run(row[j])
+            except _Blank:
+                problems.append(f"{where}必填项为空")
+            except ValueProblem as e:
+                problems.append(f"{where}{e.reason}")
+        return "；".join(problems)
+
+
+def parse_file(path: Path, config: Config, forced: str | None) -> Iterator[SheetStart | Rows | SheetEnd]:
+    """Every sheet of the file as messages; raises FileProblem when the file cannot be read."""
+    seen: dict[str, dict[str, tuple[str, int]]] = {}
+    for index, sheet in enumerate(open_file(path)):
+        if sheet.hidden:
+            yield SheetStart(index, sheet.name, None, "隐藏工作表，已跳过")
+            continue
+        rows = sheet.rows()
+        header = find_header(rows, config, forced)
+        if isinstance(header, str):
+            yield SheetStart(index, sheet.name, None, header)
+            continue
+        yield SheetStart(index, sheet.name, header.source, None, header)
+        parser = SheetParser(config, sheet, header, seen.setdefault(header.source, {}))
+        total = 0
+        for chunk in parser.parse(rows):
+            chunk.index = index
+            total = chunk.seen
+            yield chunk
+        yield SheetEnd(index, total)
