@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .values import normalize_header
 
+# libyaml's loader is ten times faster; every command reads rules.yaml before it starts.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 FieldType = Literal["id", "name", "phone", "text", "date", "period", "amount", "grade", "category", "int"]
 DEFAULT_RULES_NAME = "rules.yaml"
 
@@ -212,7 +215,7 @@ def load_config(path: Path | None = None) -> Config:
     path = resolve_rules_path(path)
     name = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except FileNotFoundError:
         raise ConfigError([f"{name}: 找不到规则文件"]) from None
     except UnicodeDecodeError:

@@ -10,9 +10,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 from pathlib import Path
 
-import sqlite_utils
 
 from .config import Config, SourceSpec
 
@@ -135,7 +136,6 @@ class Store:
             self.conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path}: 无法打开数据库（{_reason(e)}）") from None
-        self.db = sqlite_utils.Database(self.conn)
         self._migrate()
         self._ensure_source_tables()
 
@@ -157,11 +157,25 @@ class Store:
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number}")
 
+    @cached_property
+    def db(self) -> Any:
+        """sqlite-utils over the same connection, for schema work (loaded only when needed)."""
+        
+        return sqlite_utils.Database(self.conn)
+
     def _ensure_source_tables(self) -> None:
         """One table per configured source; a field added in rules.yaml adds a column."""
+        existing: dict[str, set[str]] = {}
+        for table_name, column in self.conn.execute(
+            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'"
+        ):
+            existing.setdefault(table_name, set()).add(column)
         for name, spec in self.config.sources.items():
-            table = self.db[source_table(name)]
             columns = {f: SQL_TYPES.get(s.type, str) for f, s in spec.fields.items()}
+            have = existing.get(source_table(name))
+            if have is not None and set(columns) <= have:
+                continue
+            table = self.db[source_table(name)]
             if not table.exists():
                 with self.transaction():
                     self.db.create_table(

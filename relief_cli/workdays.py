@@ -11,8 +11,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
-import holidays
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class WorkCalendar:
         return cls(frozenset(getattr(calendar, "holidays", ())), frozenset(getattr(calendar, "workdays", ())))
 
     @cached_property
-    def _library(self) -> holidays.HolidayBase:
+    def _library(self) -> Any:
+        import holidays  # loaded on first use: most commands never count working days
+
         return holidays.China()
 
     def is_workday(self, day: dt.date) -> bool:
