@@ -160,7 +160,8 @@ class Store:
     @cached_property
     def db(self) -> Any:
         """sqlite-utils over the same connection, for schema work (loaded only when needed)."""
-        
+        import sqlite_utils
+
         return sqlite_utils.Database(self.conn)
 
     def _ensure_source_tables(self) -> None:
