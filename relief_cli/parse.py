@@ -9,7 +9,8 @@ for rows that fail the fast path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,28 +165,90 @@ class _Blank(Exception):
     """A required cell is blank (raised on the fast path, explained on the slow one)."""
 
 
-def _memoised(convert: Callable[[Any], Any], ftype: str, required: bool) -> Callable[[Any], Any]:
-    """convert() with a bounded memo; blank cells give 0 (amounts), None, or _Blank."""
-    memo: dict[Any, Any] = {None: 0 if ftype == "amount" else None, "": 0 if ftype == "amount" else None}
-    if required and ftype != "amount":
-        del memo[None], memo[""]
+_MISS = object()
 
-    def run(cell: Any) -> Any:
-        if cell.__class__ is not bool:  # True == 1 would share a memo slot with 1
-            try:
-                return memo[cell]
-            except KeyError:
-                pass
+
+def _fast_amount(cell: Any) -> Any:
+    """Numeric cells with at most two decimals, exactly, without Decimal; others go the long way."""
+    if cell.__class__ is float:
+        scaled = cell * 100.0
+        fen = round(scaled)
+        if -1e-6 < scaled - fen < 1e-6:
+            return fen
+    elif cell.__class__ is int:
+        return cell * 100
+    return _MISS
+
+
+def _fast_text(cell: Any) -> Any:
+    """Plain ASCII text needs only stripping (full-width and zero-width characters are not ASCII)."""
+    if cell.__class__ is str and cell.isascii():
+        text = cell.strip()
+        if text:
+            return text
+    return _MISS
+
+
+FAST: dict[str, Callable[[Any], Any]] = {"amount": _fast_amount, "text": _fast_text, "name": _fast_text}
+
+
+class Column:
+    """Converts one field's cells, a column at a time, through a bounded memo.
+
+    A memo hit costs one C-level dict lookup (map(memo.get, ...)); only cells not
+    seen before reach the Python normaliser. Blank cells give 0 (amounts), None,
+    or _Blank when the field is required.
+    """
+
+    def __init__(self, convert: Callable[[Any], Any], ftype: str, required: bool):
+        self.convert = convert
+        self.fast = FAST.get(ftype)
+        self.blank_value = 0 if ftype == "amount" else None
+        self.blank_fails = required and ftype != "amount"
+        self.memo: dict[Any, Any] = {} if self.blank_fails else {None: self.blank_value, "": self.blank_value}
+        self.memoise = True
+        self.looked = self.missed = 0
+
+    def one(self, cell: Any) -> Any:
         if is_blank(cell):
-            if required and ftype != "amount":
+            if self.blank_fails:
                 raise _Blank
-            return 0 if ftype == "amount" else None
-        value = convert(cell)
-        if len(memo) < MEMO_LIMIT:
-            memo[cell] = value
+            return self.blank_value
+        value = self.convert(cell)
+        # True == 1 and False == 0: never let a number share a memo slot with a boolean cell.
+        if self.memoise and len(self.memo) < MEMO_LIMIT and (cell.__class__ is str or cell not in (0, 1)):
+            self.memo[cell] = value
         return value
 
-    return run
+    def many(self, cells: Sequence[Any], bad: set[int]) -> list[Any]:
+        """Converted cells; the positions of cells that cannot be converted are added to bad."""
+        values = list(map(self.memo.get, cells, repeat(_MISS, len(cells))))
+        if _MISS not in values:
+            return values
+        missing = [i for i, v in enumerate(values) if v is _MISS]
+        self._adapt(len(cells), len(missing))
+        fast, one = self.fast, self.one
+        for i in missing:
+            cell = cells[i]
+            if fast is not None:
+                value = fast(cell)
+                if value is not _MISS:
+                    values[i] = value
+                    continue
+            try:
+                values[i] = one(cell)
+            except (ValueProblem, _Blank):
+                values[i] = None
+                bad.add(i)
+        return values
+
+    def _adapt(self, looked: int, missed: int) -> None:
+        """A column of unique values (settlement numbers, amounts) gains nothing from a memo."""
+        self.looked += looked
+        self.missed += missed
+        if self.memoise and self.looked >= 20_000 and self.missed > self.looked // 2:
+            self.memoise = False
+            self.memo = {} if self.blank_fails else {None: self.blank_value, "": self.blank_value}
 
 
 def is_total_or_footer(row: list[Any]) -> bool:
@@ -210,64 +273,85 @@ class SheetParser:
         self.fields = list(spec.fields)
         position = {f: j for j, f in header.columns.items()}
         first_col = sheet.first_col()
-        self.plan: list[tuple[int | None, Callable[[Any], Any], str]] = []
+        self.plan: list[tuple[int | None, Column, str]] = []
         for f in self.fields:
             fspec = spec.fields[f]
             j = position.get(f)
             title = header.titles[j] if j is not None else f
             where = f"「{title}」列（{column_letter(first_col + j)}列）：" if j is not None else ""
-            self.plan.append((j, _memoised(converter(fspec.type, config), fspec.type, fspec.required), where))
-        self.positions = [j for j, _, _ in self.plan]
+            self.plan.append((j, Column(converter(fspec.type, config), fspec.type, fspec.required), where))
+        self.width = max((j for j, _, _ in self.plan if j is not None), default=-1) + 1
         self.key_index = [self.fields.index(k) for k in spec.key]
         self.filled_index = [position[f] for f in spec.filled_when if f in position]
         self.key_label = "+".join(spec.key)
 
     def parse(self, rows: Iterator[list[Any]]) -> Iterator[Rows]:
-        """Chunks of staged rows and rejects; the last chunk carries the final count."""
-        plan = self.plan
-        key_index = self.key_index
-        seen = self.seen
-        name = self.sheet.name
-        chunk: list[tuple] = []
-        rejects: list[Reject] = []
-        count = 0
+        """Chunks of staged rows and rejects; each chunk carries the count of data rows so far."""
+        batch: list[list[Any]] = []
+        numbers: list[int] = []
         row_number = self.header.row + 1
-        width_needed = max((j for j in self.positions if j is not None), default=-1) + 1
+        self.count = 0
         for row in rows:
             row_number += 1
-            if len(row) < width_needed:
-                row = [*row, *([None] * (width_needed - len(row)))]
-            if self.filled_index and all(is_blank(row[j]) for j in self.filled_index):
+            batch.append(row)
+            numbers.append(row_number)
+            if len(batch) >= CHUNK_ROWS:
+                yield self._chunk(batch, numbers)
+                batch, numbers = [], []
+        yield self._chunk(batch, numbers)
+
+    def _chunk(self, batch: list[list[Any]], numbers: list[int]) -> Rows:
+        """Normalise a batch column by column; rows that fail go through the slow path."""
+        width = self.width
+        batch = [r if len(r) >= width else [*r, *([None] * (width - len(r)))] for r in batch]
+        if self.filled_index:
+            keep = [i for i, r in enumerate(batch) if not all(is_blank(r[j]) for j in self.filled_index)]
+            batch, numbers = [batch[i] for i in keep], [numbers[i] for i in keep]
+        n = len(batch)
+        columns = list(zip(*batch)) if n else []
+        bad: set[int] = set()
+        values = [[None] * n if j is None else column.many(columns[j], bad) for j, column, _ in self.plan]
+        name = self.sheet.name
+        rejects: list[Reject] = []
+        for i in sorted(bad):
+            row = batch[i]
+            if not any(not is_blank(c) for c in row) or is_total_or_footer(row):
                 continue
-            try:
-                values = [None if j is None else run(row[j]) for j, run, _ in plan]
-            except (ValueProblem, _Blank):
-                if not any(not is_blank(c) for c in row) or is_total_or_footer(row):
-                    continue
-                count += 1
-                rejects.append(Reject(name, row_number, list(row), self._reasons(row)))
-                continue
-            count += 1
-            key = "|".join("" if values[i] is None else str(values[i]) for i in key_index)
+            rejects.append(Reject(name, numbers[i], list(row), self._reasons(row)))
+        self.count += n - len(bad) + len(rejects)
+        good = range(n) if not bad else [i for i in range(n) if i not in bad]
+        if bad:
+            values = [[col[i] for i in good] for col in values]
+            numbers = [numbers[i] for i in good]
+            batch = [batch[i] for i in good]
+        keys = self._keys(values)
+        staged = list(zip(*values, keys, repeat(name), numbers))
+        seen = self.seen
+        if len(set(keys)) == len(keys) and seen.keys().isdisjoint(keys):
+            seen.update(zip(keys, zip(repeat(name), numbers)))
+            return Rows(0, staged, rejects, self.count)
+        kept = []
+        for row, key, number, original in zip(staged, keys, numbers, batch):
             earlier = seen.get(key)
             if earlier is not None:
                 reason = f"与工作表「{earlier[0]}」第 {earlier[1]} 行的自然键（{self.key_label}）重复"
-                rejects.append(Reject(name, row_number, list(row), reason))
-                continue
-            seen[key] = (name, row_number)
-            chunk.append((*values, key, name, row_number))
-            if len(chunk) >= CHUNK_ROWS:
-                yield Rows(0, chunk, rejects, count)
-                chunk, rejects = [], []
-        yield Rows(0, chunk, rejects, count)
+                rejects.append(Reject(name, number, list(original), reason))
+            else:
+                seen[key] = (name, number)
+                kept.append(row)
+        return Rows(0, kept, rejects, self.count)
+
+    def _keys(self, values: list[list[Any]]) -> list[str]:
+        parts = [["" if v is None else v if v.__class__ is str else str(v) for v in values[i]] for i in self.key_index]
+        return parts[0] if len(parts) == 1 else list(map("|".join, zip(*parts)))
 
     def _reasons(self, row: list[Any]) -> str:
         problems = []
-        for j, run, where in self.plan:
+        for j, column, where in self.plan:
             if j is None:
                 continue
             try:
-                run(row[j])
+                column.one(row[j])
             except _Blank:
                 problems.append(f"{where}必填项为空")
             except ValueProblem as e:
@@ -289,9 +373,7 @@ def parse_file(path: Path, config: Config, forced: str | None) -> Iterator[Sheet
             continue
         yield SheetStart(index, sheet.name, header.source, None, header)
         parser = SheetParser(config, sheet, header, seen.setdefault(header.source, {}))
-        total = 0
         for chunk in parser.parse(rows):
             chunk.index = index
-            total = chunk.seen
             yield chunk
-        yield SheetEnd(index, total)
+        yield SheetEnd(index, parser.count)
