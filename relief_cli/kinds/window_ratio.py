@@ -88,11 +88,12 @@ class Rule(RuleBase):
             FROM {ctx.table(self.source)} r, a
             WHERE {bound} AND {pos} > a.n - :recent - :baseline {filters}
         ), per AS (
-            SELECT r.id_no, {agg_recent} AS recent_rate, {agg_base} AS base_rate, a.period AS period,
-                   {refs_sql(self.source)} AS refs
+            SELECT r.id_no, {agg_recent} AS recent_rate, {agg_base} AS base_rate, a.period AS period
             FROM rows_in r, a GROUP BY r.id_no
         )
-        SELECT id_no AS subject_key, period, {sentence} AS evidence, refs
+        SELECT per.id_no AS subject_key, per.period, {sentence} AS evidence,
+               (SELECT {refs_sql(self.source)} FROM {ctx.table(self.source)} r, a
+                WHERE r.id_no = per.id_no AND {bound} AND {pos} > a.n - :recent - :baseline {filters}) AS refs
         FROM per WHERE recent_rate IS NOT NULL AND {test}
         """
         return sql, params

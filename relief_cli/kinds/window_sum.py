@@ -42,21 +42,25 @@ class Rule(RuleBase):
             "default_category": ctx.settings.default_category,
         }
         filters = where_sql(self.where, "r", params)
+        # Totals for everyone, references (file, sheet, row) only for the few who are over.
         sql = f"""
-        WITH totals AS (
-            SELECT r.id_no, SUM(r."{self.amount}") AS total, {refs_sql(self.source)} AS refs
+        WITH th AS (SELECT key AS category, value AS threshold FROM json_each(:thresholds)),
+        totals AS (
+            SELECT r.id_no, SUM(r."{self.amount}") AS total
             FROM {ctx.table(self.source)} r
             WHERE r."{self.date}" BETWEEN :start AND :as_of {filters}
             GROUP BY r.id_no
-        ), judged AS (
-            SELECT t.*, COALESCE(p.category, :default_category) AS category,
-                   COALESCE((SELECT value FROM json_each(:thresholds) WHERE key = p.category), :default) AS threshold
-            FROM totals t LEFT JOIN _person p ON p.id_no = t.id_no
+        ), hits AS (
+            SELECT t.id_no, t.total, COALESCE(p.category, :default_category) AS category,
+                   COALESCE(th.threshold, :default) AS threshold
+            FROM totals t LEFT JOIN _person p ON p.id_no = t.id_no LEFT JOIN th ON th.category = p.category
+            WHERE t.total > COALESCE(th.threshold, :default)
         )
-        SELECT id_no AS subject_key, :year AS period,
-               :year || '年' || :measure || ' ' || yuan(total) || ' 元，超过' || category || '对象阈值 '
-                 || yuan(threshold) || ' 元（统计期 ' || :start || ' 至 ' || :as_of || '）' AS evidence,
-               refs
-        FROM judged WHERE total > threshold
+        SELECT h.id_no AS subject_key, :year AS period,
+               :year || '年' || :measure || ' ' || yuan(h.total) || ' 元，超过' || h.category || '对象阈值 '
+                 || yuan(h.threshold) || ' 元（统计期 ' || :start || ' 至 ' || :as_of || '）' AS evidence,
+               (SELECT {refs_sql(self.source)} FROM {ctx.table(self.source)} r
+                WHERE r.id_no = h.id_no AND r."{self.date}" BETWEEN :start AND :as_of {filters}) AS refs
+        FROM hits h
         """
         return sql, params
