@@ -451,7 +451,7 @@ def demo_cmd(
     """用内置样例数据演示完整流程：导入 → 预警 → 走访清单 → 登记结果 → 超期 → 成效。"""
     import tempfile
 
-    from .alerts import AlertFilter, list_alerts
+    from .alerts import list_alerts
     from .checklist import build_checklist
     from .config import load_config
     from .followup import Outcome, record_outcome

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import stat
 
 import click
-import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 

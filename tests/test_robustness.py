@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
-import pytest
 
 from relief_cli.importer import import_paths
 from conftest import DATA, make_id, write_xlsx
