@@ -218,36 +218,37 @@ class Store:
     def merge_rows(self, source: str, fields: Sequence[str], rows: Sequence[tuple], file: str, import_id: int) -> MergeCounts:
         """Upsert rows (fields..., _key, _sheet, _row) by natural key; count new, changed, unchanged.
 
-        Must run inside transaction(). Rows go to a temp staging table with executemany,
-        then two set-based statements count and merge them, and the stage is emptied.
+        Must run inside transaction(). One executemany upserts straight into the table
+        (a row that differs is updated, an identical one is left alone); the counts come
+        from how many keys already existed and how many rows SQLite changed.
         """
         if not rows:
             return MergeCounts(0, 0, 0)
         table = source_table(source)
-        stage = f'"_stage_{source}"'
-        staged = [*fields, "_key", "_sheet", "_row"]
-        staged_list = ", ".join(f'"{c}"' for c in staged)
-        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {staged_list} FROM "{table}" WHERE 0')
-        marks = ", ".join("?" for _ in staged)
-        self.conn.executemany(f"INSERT INTO {stage} ({staged_list}) VALUES ({marks})", rows)
-        differs = " OR ".join(f'm."{f}" IS NOT s."{f}"' for f in fields)
-        imported, updated, unchanged = self.conn.execute(
-            f"""SELECT COALESCE(SUM(m._key IS NULL), 0),
-                       COALESCE(SUM(m._key IS NOT NULL AND ({differs})), 0),
-                       COALESCE(SUM(m._key IS NOT NULL AND NOT ({differs})), 0)
-                FROM {stage} s LEFT JOIN "{table}" m ON m._key = s._key"""
-        ).fetchone()
-        cols = [*staged, "_file", "_import"]
+        key_at = len(fields)
+        existing = self.conn.execute(
+            f'SELECT count(*) FROM "{table}" WHERE _key IN (SELECT value FROM json_each(?))',
+            (json.dumps([r[key_at] for r in rows], ensure_ascii=False),),
+        ).fetchone()[0]
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _merge_ctx (file TEXT, import INTEGER)")
+        self.conn.execute("DELETE FROM _merge_ctx")
+        self.conn.execute("INSERT INTO _merge_ctx VALUES (?, ?)", (file, import_id))
+        cols = [*fields, "_key", "_sheet", "_row"]
         col_list = ", ".join(f'"{c}"' for c in cols)
-        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "_key")
+        marks = ", ".join("?" for _ in cols)
+        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in [*cols, "_file", "_import"] if c != "_key")
         changed = " OR ".join(f'"{table}"."{f}" IS NOT excluded."{f}"' for f in fields)
-        self.conn.execute(
-            f'INSERT INTO "{table}" ({col_list}) SELECT {staged_list}, :file, :import FROM {stage} WHERE true '
+        before = self.conn.total_changes
+        self.conn.executemany(
+            f'INSERT INTO "{table}" ({col_list}, _file, _import) '
+            f"VALUES ({marks}, (SELECT file FROM _merge_ctx), (SELECT import FROM _merge_ctx)) "
             f"ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}",
-            {"file": file, "import": import_id},
+            rows,
         )
-        self.conn.execute(f"DELETE FROM {stage}")
-        return MergeCounts(imported, updated, unchanged)
+        written = self.conn.total_changes - before
+        imported = len(rows) - existing
+        updated = written - imported
+        return MergeCounts(imported, updated, existing - updated)
 
     def start_import(self, file: str, path: str, sha256: str) -> int:
         cur = self.conn.execute(
