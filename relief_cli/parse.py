@@ -32,7 +32,7 @@ from .values import (
 
 HEADER_SEARCH_ROWS = 30
 CHUNK_ROWS = 20_000
-MEMO_LIMIT = 200_000
+MEMO_LIMIT = 500_000
 TOTAL_MARKERS = ("合计", "总计", "小计")
 FOOTER_MARKERS = ("制表", "审核", "填表", "注：", "注:", "说明：", "说明:")
 
@@ -207,7 +207,7 @@ class Column:
         self.blank_fails = required and ftype != "amount"
         self.memo: dict[Any, Any] = {} if self.blank_fails else {None: self.blank_value, "": self.blank_value}
         self.memoise = True
-        self.looked = self.missed = 0
+        self.looked = 0
 
     def one(self, cell: Any) -> Any:
         if is_blank(cell):
@@ -226,10 +226,13 @@ class Column:
         if _MISS not in values:
             return values
         missing = [i for i, v in enumerate(values) if v is _MISS]
-        self._adapt(len(cells), len(missing))
-        fast, one = self.fast, self.one
+        fast, one, memo = self.fast, self.one, self.memo
         for i in missing:
             cell = cells[i]
+            value = memo.get(cell, _MISS)  # an earlier cell of this same batch may have filled it
+            if value is not _MISS and cell.__class__ is not bool:
+                values[i] = value
+                continue
             if fast is not None:
                 value = fast(cell)
                 if value is not _MISS:
@@ -240,13 +243,13 @@ class Column:
             except (ValueProblem, _Blank):
                 values[i] = None
                 bad.add(i)
+        self._adapt(len(cells))
         return values
 
-    def _adapt(self, looked: int, missed: int) -> None:
-        """A column of unique values (settlement numbers, amounts) gains nothing from a memo."""
+    def _adapt(self, looked: int) -> None:
+        """A column of mostly unique values (settlement numbers, amounts) gains nothing from a memo."""
         self.looked += looked
-        self.missed += missed
-        if self.memoise and self.looked >= 20_000 and self.missed > self.looked // 2:
+        if self.memoise and self.looked >= 20_000 and len(self.memo) > self.looked // 2:
             self.memoise = False
             self.memo = {} if self.blank_fails else {None: self.blank_value, "": self.blank_value}
 
