@@ -245,6 +245,7 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
     results: dict[int, SheetResult] = {}
     headers: dict[int, Header] = {}
     rejects: list[tuple[Header, Reject]] = []
+    bulk: dict[str, bool] = {}
     with store.transaction():
         import_id = store.start_import(path.name, str(path), digest)
         for message in messages:
@@ -255,7 +256,10 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
             elif isinstance(message, Rows):
                 result, header = results[message.index], headers[message.index]
                 rows = _checked(store, header, message, rejects)
-                counts = store.merge_rows(header.source, list(store.config.sources[header.source].fields), rows, path.name, import_id)
+                if header.source not in bulk:
+                    bulk[header.source] = store.begin_bulk(header.source)
+                write = store.append_rows if bulk[header.source] else store.merge_rows
+                counts = write(header.source, list(store.config.sources[header.source].fields), rows, path.name, import_id)
                 result.imported += counts.imported
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
@@ -268,6 +272,9 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
                 result.rows = message.rows
                 if header.source in AFTER_MERGE:
                     AFTER_MERGE[header.source](store, import_id, path.name)
+        for source, appended in bulk.items():
+            if appended:
+                store.create_indexes(source)
         ordered = [results[k] for k in sorted(results)]
         totals = {k: sum(getattr(r, k) for r in ordered) for k in ("rows", "imported", "updated", "unchanged", "rejected")}
         store.finish_import(import_id, [r.as_dict() for r in ordered], totals)

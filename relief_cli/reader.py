@@ -23,7 +23,10 @@ SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 TEXT_SUFFIXES = {".csv", ".txt"}
 SUPPORTED_SUFFIXES = SPREADSHEET_SUFFIXES | TEXT_SUFFIXES
 # Zip-bomb limits for xlsx/ods, checked from the archive directory before any XML is parsed.
-MAX_UNCOMPRESSED = 1 << 30
+# A real 1,048,576-row sheet unpacks to about 0.5 GB at a ratio near 15; a bomb claims far
+# more, or packs far tighter. (The parse worker's memory cap is the second line.)
+MAX_MEMBER = 2 << 30
+MAX_UNCOMPRESSED = 8 << 30
 MAX_RATIO = 100
 RATIO_MIN_SIZE = 8 << 20
 BIFF_DIMENSIONS = 0x0200
@@ -98,8 +101,8 @@ def _check_zip(path: Path) -> None:
         raise FileProblem("文件缺少 [Content_Types].xml，不是有效的 Excel 工作簿")
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos) or 1
-    if total > MAX_UNCOMPRESSED:
-        raise FileProblem("工作簿解压后超过 1 GB，疑似压缩炸弹，已拒绝读取")
+    if total > MAX_UNCOMPRESSED or any(i.file_size > MAX_MEMBER for i in infos):
+        raise FileProblem("工作簿解压后过大（单个部件超过 2 GB 或合计超过 8 GB），疑似压缩炸弹，已拒绝读取")
     if total > RATIO_MIN_SIZE and total / packed > MAX_RATIO:
         raise FileProblem(f"工作簿压缩比超过 {MAX_RATIO} 倍，疑似压缩炸弹，已拒绝读取")
 

@@ -188,15 +188,31 @@ class Store:
                         pk="_id",
                         not_null={"_key"},
                     )
-                    self.conn.execute(f'CREATE UNIQUE INDEX "{source_table(name)}_key" ON "{source_table(name)}" (_key)')
-                    if "id_no" in spec.fields:
-                        self.conn.execute(f'CREATE INDEX "{source_table(name)}_id_no" ON "{source_table(name)}" (id_no)')
+                    self.create_indexes(name)
             else:
                 missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
                 if missing:
                     with self.transaction():
                         for column, ctype in missing.items():
                             table.add_column(column, ctype)
+
+    def create_indexes(self, source: str) -> None:
+        table = source_table(source)
+        self.conn.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{table}_key" ON "{table}" (_key)')
+        if "id_no" in self.config.sources[source].fields:
+            self.conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_id_no" ON "{table}" (id_no)')
+
+    def begin_bulk(self, source: str) -> bool:
+        """First load of an empty table: drop its indexes so rows append, and build them at the end.
+
+        Inside the file's transaction, so a failure restores them. Returns whether it did.
+        """
+        table = source_table(source)
+        if self.conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchone()[0]:
+            return False
+        self.conn.execute(f'DROP INDEX IF EXISTS "{table}_key"')
+        self.conn.execute(f'DROP INDEX IF EXISTS "{table}_id_no"')
+        return True
 
     # -- transactions -------------------------------------------------------
     @contextmanager
@@ -218,6 +234,16 @@ class Store:
             raise StoreError(_busy_message(self.path, e)) from None
 
     # -- import hot path ----------------------------------------------------
+    def append_rows(self, source: str, fields: Sequence[str], rows: Sequence[tuple], file: str, import_id: int) -> MergeCounts:
+        """Rows of a first load (see begin_bulk): keys are unique within a file, so all are new."""
+        cols = [*fields, "_key", "_sheet", "_row", "_file", "_import"]
+        col_list = ", ".join(f'"{c}"' for c in cols)
+        marks = ", ".join("?" for _ in cols)
+        self.conn.executemany(
+            f'INSERT INTO "{source_table(source)}" ({col_list}) VALUES ({marks})', [(*r, file, import_id) for r in rows]
+        )
+        return MergeCounts(len(rows), 0, 0)
+
     def merge_rows(self, source: str, fields: Sequence[str], rows: Sequence[tuple], file: str, import_id: int) -> MergeCounts:
         """Upsert rows (fields..., _key, _sheet, _row) by natural key; count new, changed, unchanged.
 
