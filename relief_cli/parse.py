@@ -311,7 +311,9 @@ class SheetParser:
             keep = [i for i, r in enumerate(batch) if not all(is_blank(r[j]) for j in self.filled_index)]
             batch, numbers = [batch[i] for i in keep], [numbers[i] for i in keep]
         n = len(batch)
-        columns = list(zip(*batch)) if n else []
+        if not n:
+            return Rows(0, [], [], self.count)
+        columns = list(zip(*batch))
         bad: set[int] = set()
         values = [[None] * n if j is None else column.many(columns[j], bad) for j, column, _ in self.plan]
         name = self.sheet.name

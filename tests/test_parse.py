@@ -71,3 +71,15 @@ def test_blank_required_and_optional():
         pass
     else:
         raise AssertionError("a blank required cell must fail")
+
+
+def test_a_sheet_whose_rows_fill_the_last_chunk_exactly(store, tmp_path, monkeypatch):
+    from relief_cli import parse
+    from relief_cli.importer import import_paths
+    from conftest import make_id
+
+    monkeypatch.setattr(parse, "CHUNK_ROWS", 2)
+    path = tmp_path / "d.csv"
+    path.write_text("身份证号,死亡日期\n" + "".join(f"{make_id(seq=i)},2026-11-0{i}\n" for i in range(1, 5)), encoding="utf-8")
+    report = import_paths(store, [path])
+    assert not report.failures and [(s.rows, s.imported) for s in report.sheets] == [(4, 4)]
