@@ -30,7 +30,7 @@ SELECT a.id, a.rule_id AS rule, a.rule_name, a.family, a.severity, a.suggests, a
        COALESCE(a.id_no, hd.id_no) AS id_no,
        COALESCE(p.name, hd.name) AS name,
        a.hukou_no, a.district, a.town, a.community, a.grid, a.worker, a.worker_phone,
-       a.raised_on, a.due_on, a.status, a.evidence, a.refs, a.outcome
+       a.raised_on, a.due_on, a.status, a.evidence, a.outcome
 FROM alerts a
 LEFT JOIN src_population p ON a.subject = 'person' AND p.id_no = a.subject_key
 LEFT JOIN src_population hd ON a.subject = 'household' AND hd._id = (
@@ -59,10 +59,15 @@ def filter_sql(f: AlertFilter, params: dict[str, Any]) -> str:
     return " AND ".join(parts) or "1"
 
 
-def list_alerts(store: Store, flt: AlertFilter = AlertFilter(), masker: Masker = Masker()) -> list[dict[str, Any]]:
-    """Alerts matching the filter, unassigned ones first (they must never be missed)."""
+def list_alerts(store: Store, flt: AlertFilter = AlertFilter(), masker: Masker = Masker(),
+                with_refs: bool = False) -> list[dict[str, Any]]:
+    """Alerts matching the filter, unassigned ones first (they must never be missed).
+
+    with_refs adds each alert's source records (file, sheet, row), which can be long.
+    """
     params: dict[str, Any] = {}
-    sql = f"{ALERT_SELECT} WHERE {filter_sql(flt, params)} ORDER BY (a.worker IS NULL) DESC, a.due_on, a.id"
+    select = ALERT_SELECT.replace("a.outcome\nFROM", "a.outcome, a.refs\nFROM") if with_refs else ALERT_SELECT
+    sql = f"{select} WHERE {filter_sql(flt, params)} ORDER BY (a.worker IS NULL) DESC, a.due_on, a.id"
     cur = store.conn.execute(sql, params)
     names = [d[0] for d in cur.description]
     return [alert_record(dict(zip(names, row)), masker) for row in cur.fetchall()]
@@ -73,7 +78,8 @@ def alert_record(row: dict[str, Any], masker: Masker) -> dict[str, Any]:
     row["id_no"] = masker.id_no(row["id_no"])
     row["name"] = masker.name(row["name"])
     row["worker_phone"] = masker.phone(row["worker_phone"])
-    row["refs"] = json.loads(row["refs"] or "[]")
+    if "refs" in row:
+        row["refs"] = json.loads(row["refs"] or "[]")
     row["outcome"] = json.loads(row["outcome"]) if row["outcome"] else None
     row["worker"] = row["worker"] or None
     return row

@@ -192,6 +192,7 @@ def alerts_cmd(
     status: Annotated[Optional[str], typer.Option("--status", help="状态：open（待走访）或 closed（已办结）。")] = None,
     fmt: Annotated[ListFmt, typer.Option("--format", help="输出格式：table、json 或 csv。")] = ListFmt.table,
     xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="同时导出为 Excel 工作簿。")] = None,
+    with_refs: Annotated[bool, typer.Option("--with-refs", help="json 输出中附上每条预警的来源记录（文件、工作表、行号）。")] = False,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -205,7 +206,7 @@ def alerts_cmd(
             raise UsageProblem("--status 只能是 open 或 closed")
         store = _open_store(db, rules)
         flt = AlertFilter(community=community, grid=grid, rule=rule, family=family, status=status)
-        rows = list_alerts(store, flt, Masker(show_pii))
+        rows = list_alerts(store, flt, Masker(show_pii), with_refs=with_refs and fmt == ListFmt.json)
         if fmt == ListFmt.json:
             print_json(rows)
         elif fmt == ListFmt.csv:
@@ -239,7 +240,8 @@ def overdue_cmd(
 
     with _errors(verbose):
         store = _open_store(db, rules)
-        result = overdue(store, _as_of(as_of), days, AlertFilter(community=community), Masker(show_pii))
+        result = overdue(store, _as_of(as_of), days, AlertFilter(community=community), Masker(show_pii),
+                         with_alerts=fmt == Fmt.json or xlsx is not None)
         if fmt == Fmt.json:
             print_json(result.alerts)
         else:

@@ -46,12 +46,14 @@ class SourceSpec(Strict):
     fields: dict[str, FieldSpec] = Field(min_length=1)
     # Rows where all of these are blank were not filled in (a returned form): skipped, not rejected.
     filled_when: tuple[str, ...] = ()
+    # Fields the rules and lists look rows up by (id_no is always indexed).
+    index: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _key_fields_exist(self) -> SourceSpec:
-        missing = [k for k in (*self.key, *self.filled_when) if k not in self.fields]
+        missing = [k for k in (*self.key, *self.filled_when, *self.index) if k not in self.fields]
         if missing:
-            raise ValueError(f"key 或 filled_when 中的字段未在 fields 中定义：{', '.join(missing)}")
+            raise ValueError(f"key、filled_when 或 index 中的字段未在 fields 中定义：{', '.join(missing)}")
         for name in self.fields:
             if not name.isidentifier() or name.startswith("_"):
                 raise ValueError(f"字段名 {name} 只能由英文字母、数字和下划线组成，且不能以下划线开头")
@@ -64,6 +66,10 @@ class SourceSpec(Strict):
             for alias in (name, *spec.aliases):
                 out.setdefault(normalize_header(alias), name)
         return out
+
+    @property
+    def indexed(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*(("id_no",) if "id_no" in self.fields else ()), *self.index)))
 
     @property
     def required(self) -> tuple[str, ...]:

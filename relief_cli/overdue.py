@@ -40,30 +40,46 @@ class OverdueResult:
     groups: list[Group]
 
 
+OVERDUE_SQL = """
+WITH o AS (
+    SELECT a.id, (SELECT idx FROM calendar WHERE day = :as_of) - c.idx - :n AS late
+    FROM alerts a JOIN calendar c ON c.day = a.raised_on
+    WHERE a.status = 'open' AND a.raised_on <= :as_of AND {where}
+)
+"""
+
+
 def overdue(store: Store, as_of: dt.date, days: int | None = None, flt: AlertFilter = AlertFilter(),
-            masker: Masker = Masker()) -> OverdueResult:
+            masker: Masker = Masker(), with_alerts: bool = True) -> OverdueResult:
+    """Overdue open alerts grouped by area and worker; the alerts themselves only when asked for."""
     n = days if days is not None else store.config.settings.visit_working_days
     ensure_calendar(store, as_of)
     params: dict[str, Any] = {"as_of": as_of.isoformat(), "n": n}
-    sql = f"""
-    WITH o AS (
-        SELECT a.id, (SELECT idx FROM calendar WHERE day = :as_of) - c.idx - :n AS late
-        FROM alerts a JOIN calendar c ON c.day = a.raised_on
-        WHERE a.status = 'open' AND a.raised_on <= :as_of
-    )
-    SELECT x.*, o.late AS working_days_overdue FROM ({ALERT_SELECT}) x JOIN o ON o.id = x.id
-    WHERE o.late > 0 AND x.id IN (SELECT a.id FROM alerts a WHERE {filter_sql(flt, params)})
-    ORDER BY x.district, x.town, x.community, x.worker, o.late DESC, x.id
-    """
-    cur = store.conn.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    rows = [alert_record(dict(zip(names, r)), masker) for r in cur.fetchall()]
-    groups: dict[tuple[str, str, str, str], Group] = {}
-    for r in rows:
-        key = (r["district"] or UNKNOWN, r["town"] or UNKNOWN, r["community"] or UNKNOWN, r["worker"] or UNKNOWN)
-        g = groups.setdefault(key, Group(*key))
-        g.count += 1
-        g.max_overdue = max(g.max_overdue, r["working_days_overdue"])
-        g.oldest = min(g.oldest or r["raised_on"], r["raised_on"])
-        g.alerts.append(r)
-    return OverdueResult(as_of.isoformat(), n, rows, list(groups.values()))
+    head = OVERDUE_SQL.format(where=filter_sql(flt, params))
+    groups = [
+        Group(*row)
+        for row in store.conn.execute(
+            head + f"""
+            SELECT COALESCE(a.district, :unknown), COALESCE(a.town, :unknown), COALESCE(a.community, :unknown),
+                   COALESCE(a.worker, :unknown), COUNT(*), MAX(o.late), MIN(a.raised_on)
+            FROM o JOIN alerts a ON a.id = o.id WHERE o.late > 0
+            GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
+            {**params, "unknown": UNKNOWN},
+        )
+    ]
+    rows: list[dict[str, Any]] = []
+    if with_alerts:
+        cur = store.conn.execute(
+            head + f"""
+            SELECT x.*, o.late AS working_days_overdue FROM o JOIN ({ALERT_SELECT} WHERE a.id IN (SELECT id FROM o)) x
+            ON x.id = o.id WHERE o.late > 0
+            ORDER BY x.district, x.town, x.community, x.worker, o.late DESC, x.id""",
+            params,
+        )
+        names = [d[0] for d in cur.description]
+        rows = [alert_record(dict(zip(names, r)), masker) for r in cur.fetchall()]
+        by_group = {(g.district, g.town, g.community, g.worker): g for g in groups}
+        for r in rows:
+            key = (r["district"] or UNKNOWN, r["town"] or UNKNOWN, r["community"] or UNKNOWN, r["worker"] or UNKNOWN)
+            by_group[key].alerts.append(r)
+    return OverdueResult(as_of.isoformat(), n, rows, groups)

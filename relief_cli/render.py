@@ -17,11 +17,24 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
-    # Plain print: rich would re-wrap long strings and break the JSON.
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    """A list prints one object per line (fast, and grep-friendly); anything else indented.
+
+    Plain print: rich would re-wrap long strings and break the JSON.
+    """
+    if isinstance(data, list):
+        lines = [json.dumps(item, ensure_ascii=False, default=str) for item in data]
+        print("[\n" + ",\n".join(lines) + "\n]" if lines else "[]")
+    else:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], justify_right: set[str] | None = None) -> Table:
+# rich measures every cell of a table: fine for a screenful, seconds for a city's 2,000 grid workers.
+PLAIN_ABOVE_ROWS = 300
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], justify_right: set[str] | None = None) -> Any:
+    if len(rows) > PLAIN_ABOVE_ROWS:
+        return plain_table(title, columns, rows, justify_right or set())
     t = Table(title=title, title_justify="left", show_lines=False)
     right = justify_right or set()
     for c in columns:
@@ -30,6 +43,32 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
         # Text, not markup: a cell from a department's export may contain '[' .
         t.add_row(*(Text("" if v is None else str(v)) for v in r))
     return t
+
+
+def with_caption(t: Any, caption: str) -> Any:
+    if isinstance(t, Table):
+        t.caption = caption
+        t.caption_justify = "left"
+        return t
+    return Text(f"{t.plain}\n{caption}")
+
+
+def plain_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[str]) -> Text:
+    """Aligned columns without borders (CJK characters count double), for long listings."""
+    from rich.cells import cell_len
+
+    cells = [[("" if v is None else str(v)).replace("\n", " ") for v in r] for r in rows]
+    widths = [max([cell_len(c)] + [cell_len(r[j]) for r in cells]) for j, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        out = []
+        for j, v in enumerate(values):
+            pad = " " * (widths[j] - cell_len(v))
+            out.append(pad + v if columns[j] in right else v + pad)
+        return "  ".join(out).rstrip()
+
+    body = [line(columns), "  ".join("-" * w for w in widths), *(line(r) for r in cells)]
+    return Text("\n".join(([title] if title else []) + body))
 
 
 def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:
@@ -44,8 +83,7 @@ def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:
     t = table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "拒收"})
     files = sorted({s.rejects_file for s in report.sheets if s.rejects_file})
     if files:
-        t.caption = "拒收明细（改正后可直接再次导入）：\n" + "\n".join(files)
-        t.caption_justify = "left"
+        t = with_caption(t, "拒收明细（改正后可直接再次导入）：\n" + "\n".join(files))
     return t
 
 
@@ -60,8 +98,7 @@ def scan_summary(result: Any) -> Table:
         rows = [[r.rule, r.name, r.hits, r.new, r.stored] for r in result.rules]
     rows.append(["合计", "", sum(r.hits for r in result.rules), sum(r.new for r in result.rules), sum(r.stored for r in result.rules)])
     t = table(title, cols, rows, justify_right={"命中", "新增", "将新增", "库中已有", "此前已有"})
-    t.caption = f"未分派（找不到社区、网格或网格员）的待走访预警：{result.unassigned} 条"
-    t.caption_justify = "left"
+    t = with_caption(t, f"未分派（找不到社区、网格或网格员）的待走访预警：{result.unassigned} 条")
     return t
 
 
@@ -100,7 +137,7 @@ def print_csv(rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     writer = csv.writer(sys.stdout)
-    keys = [k for k in rows[0] if k != "refs"]
+    keys = [k for k in rows[0] if k != "refs"]  # references are in --format json --with-refs
     writer.writerow(keys)
     for r in rows:
         writer.writerow([csv_safe(json.dumps(r[k], ensure_ascii=False) if isinstance(r[k], (dict, list)) else r[k]) for k in keys])
@@ -119,10 +156,9 @@ def overdue_table(result: Any) -> Table:
     for g in result.groups:
         rows.append([g.district, g.town, g.community, g.worker, g.count, g.max_overdue, g.oldest])
     total = sum(g.count for g in result.groups)
-    t = table(f"超期未走访预警（截至 {result.as_of}，时限 {result.days} 个工作日）：共 {total} 条",
+    return table(f"超期未走访预警（截至 {result.as_of}，时限 {result.days} 个工作日）：共 {total} 条",
               ["区县", "乡镇（街道）", "社区（村）", "网格员", "超期条数", "最多超期（工作日）", "最早推送"], rows,
               justify_right={"超期条数", "最多超期（工作日）"})
-    return t
 
 
 OVERDUE_COLUMNS = [*ALERT_COLUMNS, ("working_days_overdue", "超期工作日")]
@@ -159,8 +195,7 @@ def report_table(report: Any) -> Table:
     rows = [_report_cells(r) for r in report.rows] + [_report_cells(report.total)]
     t = table(f"预警成效（{report.date_from} 至 {report.date_to}）", [GROUP_LABEL[report.by], *REPORT_COLUMNS], rows,
               justify_right=set(REPORT_COLUMNS))
-    t.caption = "转化率 = 纳入救助 ÷ 推送预警；精确率 = 纳入救助 ÷ 已走访；超期率 = 超过时限才走访或仍未走访 ÷ 推送预警"
-    t.caption_justify = "left"
+    t = with_caption(t, "转化率 = 纳入救助 ÷ 推送预警；精确率 = 纳入救助 ÷ 已走访；超期率 = 超过时限才走访或仍未走访 ÷ 推送预警")
     return t
 
 

@@ -174,10 +174,14 @@ class Store:
             "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'"
         ):
             existing.setdefault(table_name, set()).add(column)
+        indexes = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         for name, spec in self.config.sources.items():
             columns = {f: SQL_TYPES.get(s.type, str) for f, s in spec.fields.items()}
             have = existing.get(source_table(name))
             if have is not None and set(columns) <= have:
+                if not set(self.index_names(name)) <= indexes:
+                    with self.transaction():
+                        self.create_indexes(name)
                 continue
             table = self.db[source_table(name)]
             if not table.exists():
@@ -191,16 +195,21 @@ class Store:
                     self.create_indexes(name)
             else:
                 missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
-                if missing:
-                    with self.transaction():
-                        for column, ctype in missing.items():
-                            table.add_column(column, ctype)
+                with self.transaction():
+                    for column, ctype in missing.items():
+                        table.add_column(column, ctype)
+                    self.create_indexes(name)
+
+    def index_names(self, source: str) -> dict[str, str]:
+        """Index name -> column, for the natural key and the source's looked-up fields."""
+        table = source_table(source)
+        return {f"{table}_key": "_key", **{f"{table}_{f}": f for f in self.config.sources[source].indexed}}
 
     def create_indexes(self, source: str) -> None:
         table = source_table(source)
-        self.conn.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{table}_key" ON "{table}" (_key)')
-        if "id_no" in self.config.sources[source].fields:
-            self.conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_id_no" ON "{table}" (id_no)')
+        for name, column in self.index_names(source).items():
+            unique = "UNIQUE " if column == "_key" else ""
+            self.conn.execute(f'CREATE {unique}INDEX IF NOT EXISTS "{name}" ON "{table}" ("{column}")')
 
     def begin_bulk(self, source: str) -> bool:
         """First load of an empty table: drop its indexes so rows append, and build them at the end.
@@ -210,8 +219,8 @@ class Store:
         table = source_table(source)
         if self.conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchone()[0]:
             return False
-        self.conn.execute(f'DROP INDEX IF EXISTS "{table}_key"')
-        self.conn.execute(f'DROP INDEX IF EXISTS "{table}_id_no"')
+        for name in self.index_names(source):
+            self.conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         return True
 
     # -- transactions -------------------------------------------------------

@@ -51,11 +51,11 @@ def test_killed_imports_leave_the_database_exactly_as_before(tmp_path):
     first = relief("import", small, "--db", db)
     assert first.wait() == 0
     before = dump(db)
-    big = big_csv(tmp_path / "big.csv", 120_000)
+    big = big_csv(tmp_path / "big.csv", 400_000)  # several seconds to import: the kill lands mid-way
     rng = random.Random(11)
     for _ in range(20 if LONG else 3):
         proc = relief("import", big, "--db", db)
-        time.sleep(rng.uniform(0.4, 1.8))
+        time.sleep(rng.uniform(0.3, 1.5))
         proc.kill()
         proc.wait()
         assert proc.returncode == -9, "import finished before it could be killed: make the file larger"

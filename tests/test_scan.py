@@ -206,7 +206,7 @@ def test_routing_and_unassigned_queue(city, tmp_path):
                                      {"id_no": stranger, "diagnosis": "白血病", "diagnose_date": "2026-11-01"}])
     result = scan(city, AS_OF)
     assert result.unassigned == 1
-    rows = list_alerts(city, masker=Masker())
+    rows = list_alerts(city, masker=Masker(), with_refs=True)
     assert [(r["id_no"], r["worker"], r["community"]) for r in rows] == [
         (stranger[:4] + "*" * 10 + stranger[-4:], None, None),
         (A[:4] + "*" * 10 + A[-4:], "网格员甲", "金口岭社区"),
