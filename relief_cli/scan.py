@@ -109,7 +109,7 @@ def ensure_calendar(store: Store, day: dt.date) -> None:
 
 
 def _build_people(store: Store, ctx: ScanContext) -> None:
-    """_person and _household: each person's and household's effective assistance category."""
+    """_person and _household: the effective assistance category of people and households that have one."""
     settings = ctx.settings
     conn = store.conn
     ranks = [(c.name, i) for i, c in enumerate(settings.categories)]
@@ -134,15 +134,14 @@ def _build_people(store: Store, ctx: ScanContext) -> None:
                GROUP BY p.hukou_no) p JOIN _cat c ON c.rank = p.rank"""
     )
     conn.execute("CREATE UNIQUE INDEX temp._household_pk ON _household (hukou_no)")
+    # Only people with a category: everyone else is the default category, which every
+    # kind supplies with COALESCE. A person's own roster category wins over the household's.
     conn.execute(
         """CREATE TEMP TABLE _person AS
-           SELECT p.id_no, p.hukou_no, COALESCE(own.name, h.category) AS category
-           FROM src_population p
-           LEFT JOIN (SELECT r.id_no, c.name FROM _roster r JOIN _cat c ON c.rank = r.rank) own ON own.id_no = p.id_no
-           LEFT JOIN _household h ON h.hukou_no = p.hukou_no
+           SELECT r.id_no, c.name AS category FROM _roster r JOIN _cat c ON c.rank = r.rank
            UNION ALL
-           SELECT r.id_no, NULL, c.name FROM _roster r JOIN _cat c ON c.rank = r.rank
-           WHERE r.id_no NOT IN (SELECT id_no FROM src_population)"""
+           SELECT p.id_no, h.category FROM _household h JOIN src_population p ON p.hukou_no = h.hukou_no
+           WHERE p.id_no NOT IN (SELECT id_no FROM _roster)"""
     )
     conn.execute("CREATE UNIQUE INDEX temp._person_pk ON _person (id_no)")
 

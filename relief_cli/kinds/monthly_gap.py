@@ -29,7 +29,7 @@ class Rule(RuleBase):
         WITH latest AS (SELECT MAX({p}) AS period FROM {ctx.table(self.source)} r WHERE {p} <= :month),
         per AS (
             SELECT r.id_no, MAX({p}) AS last_paid, COUNT(DISTINCT {p}) AS paid
-            FROM {ctx.table(self.source)} r WHERE {p} <= :month GROUP BY r.id_no
+            FROM {ctx.table(self.source)} r NOT INDEXED WHERE {p} <= :month GROUP BY r.id_no
         ), hits AS (
             SELECT per.*, latest.period AS latest,
                    {month_index('latest.period')} - {month_index('per.last_paid')} AS gap

@@ -53,12 +53,13 @@ class Rule(RuleBase):
             details.append(f"{expr} || '级'" if spec.fields[f].type == "grade" else expr)
         detail = " || ' ' || ".join(details) if details else "''"
         age = f"'（' || {age_at('r.id_no', d)} || '岁）'" if self.age_at_event else "''"
-        subject = "COALESCE(p.hukou_no, r.id_no)" if self.for_household else "r.id_no"
+        subject = "COALESCE(pop.hukou_no, r.id_no)" if self.for_household else "r.id_no"
         sql = f"""
         SELECT {subject} AS subject_key, r._key AS period,
                {d} || ' ' || :event || CASE WHEN {detail} = '' THEN '' ELSE '：' || {detail} END || {age} AS evidence,
                {refs_sql(self.source)} AS refs
         FROM {ctx.table(self.source)} r LEFT JOIN _person p ON p.id_no = r.id_no
+        LEFT JOIN {ctx.table("population")} pop ON pop.id_no = r.id_no
         WHERE {d} <= :as_of AND {d} >= date(:as_of, :days) {filters}
         GROUP BY r._id
         """

@@ -85,7 +85,7 @@ class Rule(RuleBase):
         WITH a AS ({anchor}),
         rows_in AS (
             SELECT r.*, {pos} AS pos, r."{self.value}" AS v
-            FROM {ctx.table(self.source)} r, a
+            FROM {ctx.table(self.source)} r NOT INDEXED, a
             WHERE {bound} AND {pos} > a.n - :recent - :baseline {filters}
         ), per AS (
             SELECT r.id_no, {agg_recent} AS recent_rate, {agg_base} AS base_rate, a.period AS period

@@ -47,7 +47,7 @@ class Rule(RuleBase):
         WITH th AS (SELECT key AS category, value AS threshold FROM json_each(:thresholds)),
         totals AS (
             SELECT r.id_no, SUM(r."{self.amount}") AS total
-            FROM {ctx.table(self.source)} r
+            FROM {ctx.table(self.source)} r NOT INDEXED
             WHERE r."{self.date}" BETWEEN :start AND :as_of {filters}
             GROUP BY r.id_no
         ), hits AS (
