@@ -16,9 +16,13 @@ import gc
 import hashlib
 import multiprocessing
 import os
-import queue as queue_module
+import pickle
 import resource
+import shutil
 import signal
+import struct
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 
 from .config import Config
 from .parse import Header, Reject, Rows, SheetEnd, SheetStart, parse_file
+from .privacy import private_open
 from .reader import SUPPORTED_SUFFIXES, FileProblem
 from .store import Store
 from .xlsx import SheetSpec, write_workbook
@@ -33,7 +38,7 @@ from .xlsx import SheetSpec, write_workbook
 Progress = Callable[[str, str, int], None]
 MAX_REJECT_CELLS = 16_384 - 3
 WORKERS = max(1, min(2, os.cpu_count() or 1))
-QUEUE_CHUNKS = 16
+FRAME = struct.Struct("<Q")
 # A worker may use this much address space on top of what it inherits: a hostile file
 # asking calamine for hundreds of GB then fails inside the worker, not on the machine.
 WORKER_EXTRA_MEMORY = 3 << 30
@@ -120,6 +125,10 @@ def import_paths(
     finally:
         if collecting:
             gc.enable()
+    # Work went largest file first; the report follows the order the files were given in.
+    order = {str(p): i for i, p in enumerate(files)}
+    report.sheets.sort(key=lambda r: order.get(r.file, -1))
+    report.failures.sort(key=lambda f: order.get(f.file, -1))
     return report
 
 
@@ -133,8 +142,8 @@ class _Failed:
     reason: str
 
 
-def _parse_worker(path: Path, config: Config, forced: str | None, out: Any, limit: int | None) -> None:
-    """In a forked worker: parse one file and send its messages; never raise."""
+def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, limit: int | None) -> None:
+    """In a forked worker: parse one file into a spill file of length-prefixed frames; never raise."""
     _die_with_parent()
     # Millions of short-lived tuples would trigger the cyclic collector over and over
     # (a third of the parse time); this process creates no cycles worth collecting.
@@ -144,18 +153,21 @@ def _parse_worker(path: Path, config: Config, forced: str | None, out: Any, limi
     # A native crash would print a Rust backtrace over the officer's terminal.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     faulthandler.disable()
-    try:
-        for message in parse_file(path, config, forced):
-            out.put(message)
-        out.put(_Done())
-    except FileProblem as e:
-        out.put(_Failed(e.reason))
-    except MemoryError:
-        out.put(_Failed(CRASHED))
-    except BaseException as e:  # includes pyo3 panics; the reason never quotes a cell
-        out.put(_Failed(CRASHED if not isinstance(e, KeyboardInterrupt) else "已中断"))
-    out.close()
-    out.join_thread()
+    with private_open(spill) as out:
+
+        def send(message: Any) -> None:
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            out.write(FRAME.pack(len(data)) + data)
+            out.flush()
+
+        try:
+            for message in parse_file(path, config, forced):
+                send(message)
+            send(_Done())
+        except FileProblem as e:
+            send(_Failed(e.reason))
+        except BaseException:  # includes pyo3 panics and MemoryError; the reason never quotes a cell
+            send(_Failed(CRASHED))
 
 
 def _die_with_parent() -> None:
@@ -180,63 +192,107 @@ def _address_space() -> int | None:
 
 
 class ParsePool:
-    """Parses files in forked workers, at most `workers` at once, handed out in file order."""
+    """Parses files in forked workers, at most `workers` at once, largest file first.
+
+    Each worker writes its messages to a spill file in a private temporary folder, so a
+    worker never waits for the writer: while the writer merges the big medical workbook
+    as it streams in, the other worker goes through the remaining files. A file is
+    handed to the writer in the same order, its spill read as it grows.
+    """
 
     def __init__(self, files: list[Path], config: Config, forced: str | None, workers: int):
-        self.files = files
+        self.files = sorted(files, key=_size, reverse=True)
         self.config = config
         self.forced = forced
         self.workers = max(1, workers)
         self.ctx = multiprocessing.get_context("fork")
-        self.running: dict[int, tuple[Any, Any]] = {}
+        self.procs: dict[int, Any] = {}
+        self.next = 0
+        self.folder: Path | None = None
+        self.grace: int | None = None  # a file whose worker is gone: one more read before "crashed"
 
     def __enter__(self) -> ParsePool:
+        self.folder = Path(tempfile.mkdtemp(prefix="relief-import-"))  # 0700: spills hold personal data
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for proc, _ in self.running.values():
+        for proc in self.procs.values():
             if proc.is_alive():
                 proc.kill()
             proc.join()
-        self.running.clear()
+        self.procs.clear()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _start(self, i: int) -> None:
-        if i >= len(self.files) or i in self.running:
-            return
-        q = self.ctx.Queue(maxsize=QUEUE_CHUNKS)
-        used = _address_space()
-        limit = used + WORKER_EXTRA_MEMORY if used is not None else None
-        proc = self.ctx.Process(target=_parse_worker, args=(self.files[i], self.config, self.forced, q, limit), daemon=True)
-        proc.start()
-        self.running[i] = (proc, q)
+    def _spill(self, i: int) -> Path:
+        assert self.folder is not None
+        return self.folder / f"{i}.spill"
+
+    def _tick(self) -> None:
+        """Reap finished workers and start the next files while fewer than `workers` run."""
+        for i, proc in list(self.procs.items()):
+            if not proc.is_alive():
+                proc.join()
+                del self.procs[i]
+        while self.next < len(self.files) and len(self.procs) < self.workers:
+            used = _address_space()
+            limit = used + WORKER_EXTRA_MEMORY if used is not None else None
+            i = self.next
+            proc = self.ctx.Process(
+                target=_parse_worker, args=(self.files[i], self.config, self.forced, self._spill(i), limit), daemon=True
+            )
+            proc.start()
+            self.procs[i] = proc
+            self.next += 1
 
     def __iter__(self) -> Iterator[tuple[Path, Iterator[Any]]]:
         for i, path in enumerate(self.files):
-            for j in range(i, i + self.workers):
-                self._start(j)
+            self._tick()
             yield path, self._messages(i)
-            proc, q = self.running.pop(i)
-            if proc.is_alive():
-                proc.kill()
-            proc.join()
+            self._spill(i).unlink(missing_ok=True)
 
     def _messages(self, i: int) -> Iterator[Any]:
-        proc, q = self.running[i]
-        while True:
-            try:
-                message = q.get(timeout=0.2)
-            except queue_module.Empty:
-                if proc.is_alive():
-                    continue
-                try:  # it may have finished between the timeout and the check
-                    message = q.get(timeout=0.2)
-                except queue_module.Empty:
-                    raise FileProblem(CRASHED) from None
-            if isinstance(message, _Done):
-                return
-            if isinstance(message, _Failed):
-                raise FileProblem(message.reason)
-            yield message
+        spill = self._spill(i)
+        while not spill.exists():
+            self._wait(i)
+        with spill.open("rb") as f:
+            while True:
+                head = f.read(FRAME.size)
+                if len(head) == FRAME.size:
+                    (length,) = FRAME.unpack(head)
+                    data = f.read(length)
+                    if len(data) == length:
+                        message = pickle.loads(data)
+                        if isinstance(message, _Done):
+                            return
+                        if isinstance(message, _Failed):
+                            raise FileProblem(message.reason)
+                        yield message
+                        continue
+                    f.seek(-len(data), os.SEEK_CUR)
+                f.seek(-len(head), os.SEEK_CUR)
+                self._wait(i)
+
+    def _wait(self, i: int) -> None:
+        """Nothing new from file i yet: keep the pool busy; a worker gone without a last frame crashed."""
+        proc = self.procs.get(i)
+        alive = proc is not None and proc.is_alive()
+        self._tick()
+        if not alive:
+            # One more look: it may have written its last frame just before exiting.
+            if self.grace == i:
+                raise FileProblem(CRASHED)
+            self.grace = i
+        else:
+            self.grace = None
+        time.sleep(0.01)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: Path, progress: Progress | None) -> list[SheetResult]:

@@ -59,7 +59,7 @@ def overdue(store: Store, as_of: dt.date, days: int | None = None, flt: AlertFil
     groups = [
         Group(*row)
         for row in store.conn.execute(
-            head + f"""
+            head + """
             SELECT COALESCE(a.district, :unknown), COALESCE(a.town, :unknown), COALESCE(a.community, :unknown),
                    COALESCE(a.worker, :unknown), COUNT(*), MAX(o.late), MIN(a.raised_on)
             FROM o JOIN alerts a ON a.id = o.id WHERE o.late > 0

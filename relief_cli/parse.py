@@ -381,4 +381,5 @@ def parse_file(path: Path, config: Config, forced: str | None) -> Iterator[Sheet
         for chunk in parser.parse(rows):
             chunk.index = index
             yield chunk
+        sheet.release()
         yield SheetEnd(index, parser.count)

@@ -55,6 +55,9 @@ class Sheet:
         """0-based column of the first cell of each row."""
         return 0
 
+    def release(self) -> None:
+        """Free the sheet's cells once it has been read (a workbook may hold several big sheets)."""
+
 
 def column_letter(index: int) -> str:
     """0-based column index -> Excel letters (0 -> A, 27 -> AB)."""
@@ -197,6 +200,9 @@ class _CalamineSheet(Sheet):
     def first_col(self) -> int:
         start = self._load().start
         return start[1] if start else 0
+
+    def release(self) -> None:
+        self._sheet = None
 
     def rows(self) -> Iterator[list[Any]]:
         sheet = self._load()
