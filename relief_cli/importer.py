@@ -195,9 +195,9 @@ class ParsePool:
     """Parses files in forked workers, at most `workers` at once, largest file first.
 
     Each worker writes its messages to a spill file in a private temporary folder, so a
-    worker never waits for the writer: while the writer merges the big medical workbook
-    as it streams in, the other worker goes through the remaining files. A file is
-    handed to the writer in the same order, its spill read as it grows.
+    worker never waits for the writer: while one worker is still on the big medical
+    workbook, the writer merges the files the other worker has finished, then reads the
+    medical spill as it grows.
     """
 
     def __init__(self, files: list[Path], config: Config, forced: str | None, workers: int):
@@ -246,9 +246,21 @@ class ParsePool:
             self.next += 1
 
     def __iter__(self) -> Iterator[tuple[Path, Iterator[Any]]]:
-        for i, path in enumerate(self.files):
+        """Files whose worker has finished go first (their spill is complete and merges at full
+        speed); a file still being parsed is streamed only once every file has a worker."""
+        remaining = set(range(len(self.files)))
+        while remaining:
             self._tick()
-            yield path, self._messages(i)
+            finished = [i for i in sorted(remaining) if i < self.next and i not in self.procs]
+            if finished:
+                i = finished[0]
+            elif self.next >= len(self.files):
+                i = min(remaining)
+            else:
+                time.sleep(0.02)
+                continue
+            remaining.discard(i)
+            yield self.files[i], self._messages(i)
             self._spill(i).unlink(missing_ok=True)
 
     def _messages(self, i: int) -> Iterator[Any]:
