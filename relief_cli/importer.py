@@ -323,7 +323,7 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
                     headers[message.index] = message.header
             elif isinstance(message, Rows):
                 result, header = results[message.index], headers[message.index]
-                rows = _checked(store, header, message, rejects)
+                rows = _checked(store, header, message)
                 if header.source not in bulk:
                     bulk[header.source] = store.begin_bulk(header.source)
                 write = store.append_rows if bulk[header.source] else store.merge_rows
@@ -354,8 +354,8 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
     return ordered
 
 
-def _checked(store: Store, header: Header, message: Rows, rejects: list[tuple[Header, Reject]]) -> list[tuple]:
-    """Rows that pass the source's own check (one that needs the database); the rest become rejects."""
+def _checked(store: Store, header: Header, message: Rows) -> list[tuple]:
+    """Rows that pass the source's own check (one that needs the database); the rest join message.rejects."""
     check = ROW_CHECKS.get(header.source)
     if check is None:
         return message.rows
