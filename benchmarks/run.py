@@ -25,6 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 AS_OF = dt.date(2026, 11, 20)
+NOTES_HEADING = "## 分析与优化记录"
 LATE = dt.date(2026, 12, 4)
 
 
@@ -210,7 +211,12 @@ def main() -> None:
         args.households, args.medical_households = 200, 300
     steps = run(args)
     text = render(steps, args)
-    Path(args.results).write_text(text, encoding="utf-8")
+    results = Path(args.results)
+    # The hand-written profiling notes below the table survive a new run.
+    old = results.read_text(encoding="utf-8") if results.exists() else ""
+    if NOTES_HEADING in old:
+        text += "\n" + old[old.index(NOTES_HEADING):]
+    results.write_text(text, encoding="utf-8")
     print(text)
 
 
