@@ -256,12 +256,12 @@ def overdue_cmd(
 
 @app.command("outcome")
 def outcome_cmd(
+    result: Annotated[str, typer.Option("--result", help="走访结果：纳入救助 / 转办 / 不符合条件 / 无法联系 / 已在保无需处理。", show_default=False)],
+    handler: Annotated[str, typer.Option("--handler", help="走访人（经办人）。", show_default=False)],
     alert_ids: Annotated[Optional[list[int]], typer.Argument(help="预警编号（可多个）。", show_default=False)] = None,
     household: Annotated[Optional[str], typer.Option("--household", help="按户登记：该户所有待走访预警一并办结。")] = None,
-    result: Annotated[str, typer.Option("--result", help="走访结果：纳入救助 / 转办 / 不符合条件 / 无法联系 / 已在保无需处理。")] = "",
     detail: Annotated[Optional[str], typer.Option("--detail", help="纳入救助时填救助类型（低保、特困、临时救助…），转办时填部门。")] = None,
     visit_date: Annotated[Optional[str], typer.Option("--date", help="走访日期 YYYY-MM-DD（默认今天）。")] = None,
-    handler: Annotated[str, typer.Option("--handler", help="走访人（经办人）。")] = "",
     note: Annotated[Optional[str], typer.Option("--note", help="备注。")] = None,
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
