@@ -15,6 +15,7 @@ from typing import Any
 
 from .privacy import Masker
 from .store import Store
+from .scan import ensure_calendar, workdays_after
 from .workdays import WorkCalendar
 
 NEW_APPLICATION, ADJUSTMENT, HARDSHIP = "新申请", "动态调整", "突发困难"
@@ -71,19 +72,26 @@ class Checklist:
         return asdict(self)
 
 
-def community_names(store: Store) -> list[str]:
-    rows = store.conn.execute(
-        "SELECT community FROM src_grids UNION SELECT community FROM src_population WHERE community IS NOT NULL ORDER BY 1"
-    ).fetchall()
-    return [r[0] for r in rows]
+def community_names(store: Store, with_population: bool) -> list[str]:
+    sql = "SELECT community FROM src_grids"
+    if with_population:
+        sql += " UNION SELECT community FROM src_population WHERE community IS NOT NULL"
+    return [r[0] for r in store.conn.execute(sql + " ORDER BY 1")]
 
 
 def resolve_community(store: Store, given: str) -> str:
-    """A part of the name is enough; several matches or none are errors that list names."""
-    names = community_names(store)
+    """A part of the name is enough; several matches or none are errors that list names.
+
+    The grid table names every community with a grid worker; the population (1.4 M rows
+    in a city) is only searched when the grid table does not settle the name.
+    """
+    names = community_names(store, with_population=False)
+    matches = [n for n in names if given in n]
+    if given not in names and len(matches) != 1:
+        names = community_names(store, with_population=True)
+        matches = [n for n in names if given in n]
     if given in names:
         return given
-    matches = [n for n in names if given in n]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -158,7 +166,7 @@ def build_checklist(
             "default_category": settings.default_category,
         },
     ).fetchall()
-    calendar = WorkCalendar.from_settings(settings.calendar)
+    ensure_calendar(store, as_of)
     grids: dict[str, GridList] = {}
     for g, worker, phone in conn.execute(
         "SELECT grid, worker, worker_phone FROM src_grids WHERE community = ? ORDER BY grid", (name,)
@@ -175,7 +183,11 @@ def build_checklist(
             grids[g].households.append(hh)
         hh.reasons.append(Reason(kind, detail, alert_id, rule))
         # An alert carries its own due date; other reasons are due N working days after their date.
-        due = due_on or calendar.add_workdays(dt.date.fromisoformat(since), settings.visit_working_days).isoformat()
+        due = due_on or workdays_after(store, since, settings.visit_working_days) or (
+            # older than the calendar table (an application left pending for years)
+            WorkCalendar.from_settings(settings.calendar)
+            .add_workdays(dt.date.fromisoformat(since), settings.visit_working_days).isoformat()
+        )
         hh.due_on = min(hh.due_on or due, due)
     for hh in households.values():
         hh.reasons.sort(key=lambda r: (KIND_ORDER[r.kind], r.alert_id or 0))

@@ -390,7 +390,6 @@ def checklist_cmd(
     from .checklist import CommunityNotFound, build_checklist
     from .privacy import Masker
     from .render import checklist_tables, out, print_json
-    from .visit_sheet import write_visit_workbook
 
     with _errors(verbose):
         store = _open_store(db, rules)
@@ -405,6 +404,8 @@ def checklist_cmd(
                 out.print(renderable)
         households = sum(len(g.households) for g in result.grids)
         if xlsx is not None:
+            from .visit_sheet import write_visit_workbook  # openpyxl loads only when a workbook is written
+
             write_visit_workbook(xlsx, result, store.config.settings.outcomes)
             out.print(f"已导出走访清单 {households} 户到 {xlsx}（每个网格一张表，A4 横向打印）")
         if show_pii or xlsx is not None or fmt == Fmt.json:

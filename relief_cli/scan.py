@@ -108,6 +108,13 @@ def ensure_calendar(store: Store, day: dt.date) -> None:
             refresh_calendar(store, day)
 
 
+def workdays_after(store: Store, day: str, n: int) -> str:
+    """The n-th working day after day (ISO dates), from the calendar table."""
+    return store.conn.execute(
+        "SELECT MIN(day) FROM calendar WHERE idx = (SELECT idx FROM calendar WHERE day = ?) + ?", (day, n)
+    ).fetchone()[0]
+
+
 def _build_people(store: Store, ctx: ScanContext) -> None:
     """_person and _household: the effective assistance category of people and households that have one."""
     settings = ctx.settings

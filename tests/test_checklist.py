@@ -114,3 +114,10 @@ def test_xlsx_sheets_print_settings_and_validation(city, tmp_path):
     for sheet in wb:
         for row in sheet.iter_rows():
             assert all(c.data_type != "f" for c in row)
+
+
+def test_an_application_pending_for_years_is_still_listed_with_a_due_date(city, tmp_path):
+    load(city, tmp_path, "applications", [{"id_no": P3, "apply_date": "2019-03-01", "category": "低保", "status": "审核中"}])
+    cl = build_checklist(city, "金口岭", AS_OF)
+    h3 = [h for g in cl.grids for h in g.households if h.hukou_no == "H3"][0]
+    assert h3.due_on == "2019-03-08" and h3.reasons[0].detail == "2019-03-01 申请低保，办理状态：审核中"
