@@ -40,6 +40,7 @@ RulesOpt = Annotated[Optional[Path], typer.Option("--rules", help="规则文件�
 AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="统计截止日期 YYYY-MM-DD（默认：今天）。")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="出错时显示技术细节（调用栈）。")]
 ShowPiiOpt = Annotated[bool, typer.Option("--show-pii", help="显示完整身份证号、电话和姓名（会记入审计表）。")]
+FmtOpt = Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")]
 
 
 @contextmanager
@@ -107,7 +108,7 @@ def import_cmd(
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     source: Annotated[Optional[str], typer.Option("--source", help="强制按指定来源导入（如 medical），不自动识别。")] = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    fmt: FmtOpt = Fmt.table,
     verbose: VerboseOpt = False,
 ) -> None:
     """导入各部门导出的表格：自动识别来源，规范化数值，拒收行写入拒收明细工作簿。"""
@@ -227,7 +228,7 @@ def overdue_cmd(
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
     community: Annotated[Optional[str], typer.Option("--community", help="只看这个社区（村），可只写一部分。")] = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    fmt: FmtOpt = Fmt.table,
     xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出工作簿，每个乡镇（街道）一张表，便于下发。")] = None,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
@@ -314,7 +315,7 @@ def history_cmd(
     alert_id: Annotated[int, typer.Argument(help="预警编号。", show_default=False)],
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    fmt: FmtOpt = Fmt.table,
     verbose: VerboseOpt = False,
 ) -> None:
     """查看一条预警的办理历史。"""
@@ -349,7 +350,7 @@ def report_cmd(
     by: Annotated[ByOpt, typer.Option("--by", help="分组：rule（规则）、community（社区）或 month（月份）。")] = ByOpt.rule,
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    fmt: FmtOpt = Fmt.table,
     xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出含图表的工作簿，可直接用于月报。")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -381,7 +382,7 @@ def checklist_cmd(
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")] = Fmt.table,
+    fmt: FmtOpt = Fmt.table,
     xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出可打印、可回收导入的走访清单工作簿。")] = None,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
