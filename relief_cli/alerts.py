@@ -30,7 +30,7 @@ SELECT a.id, a.rule_id AS rule, a.rule_name, a.family, a.severity, a.suggests, a
        COALESCE(a.id_no, hd.id_no) AS id_no,
        COALESCE(p.name, hd.name) AS name,
        a.hukou_no, a.district, a.town, a.community, a.grid, a.worker, a.worker_phone,
-       a.raised_on, a.due_on, a.status, a.evidence, a.outcome
+       a.raised_on, a.due_on, a.status, a.evidence, a.outcome{refs}
 FROM alerts a
 LEFT JOIN src_population p ON a.subject = 'person' AND p.id_no = a.subject_key
 LEFT JOIN src_population hd ON a.subject = 'household' AND hd._id = (
@@ -66,7 +66,7 @@ def list_alerts(store: Store, flt: AlertFilter = AlertFilter(), masker: Masker =
     with_refs adds each alert's source records (file, sheet, row), which can be long.
     """
     params: dict[str, Any] = {}
-    select = ALERT_SELECT.replace("a.outcome\nFROM", "a.outcome, a.refs\nFROM") if with_refs else ALERT_SELECT
+    select = ALERT_SELECT.format(refs=", a.refs" if with_refs else "")
     sql = f"{select} WHERE {filter_sql(flt, params)} ORDER BY (a.worker IS NULL) DESC, a.due_on, a.id"
     cur = store.conn.execute(sql, params)
     names = [d[0] for d in cur.description]

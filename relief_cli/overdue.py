@@ -71,7 +71,7 @@ def overdue(store: Store, as_of: dt.date, days: int | None = None, flt: AlertFil
     if with_alerts:
         cur = store.conn.execute(
             head + f"""
-            SELECT x.*, o.late AS working_days_overdue FROM o JOIN ({ALERT_SELECT} WHERE a.id IN (SELECT id FROM o)) x
+            SELECT x.*, o.late AS working_days_overdue FROM o JOIN ({ALERT_SELECT.format(refs="")} WHERE a.id IN (SELECT id FROM o)) x
             ON x.id = o.id WHERE o.late > 0
             ORDER BY x.district, x.town, x.community, x.worker, o.late DESC, x.id""",
             params,
