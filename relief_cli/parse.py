@@ -10,7 +10,8 @@ for rows that fail the fast path.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from itertools import repeat
+from itertools import compress, islice, repeat
+from operator import not_
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,11 @@ class Header:
     row: int  # index into the sheet's rows (0 = Excel row 1)
     source: str
     columns: dict[int, str]  # position in the row -> field
-    titles: list[str]
+    titles: list[str]  # up to the last titled column: cells beyond it are not read
+
+    @property
+    def width(self) -> int:
+        return len(self.titles)
 
 
 @dataclass
@@ -102,7 +107,8 @@ def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None) -
                 best_partial = (len(columns), name, missing)
         if found:
             _, _, name, columns = max(found, key=lambda c: (c[0], c[1]))
-            return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in row])
+            width = max(j for j, title in enumerate(titles) if title) + 1
+            return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in row[:width]])
     if forced:
         spec = config.sources[forced]
         return f"指定的来源 {forced}（{spec.label}）在前 {HEADER_SEARCH_ROWS} 行中找不到完整表头，缺少必填列"
@@ -190,19 +196,71 @@ def _fast_text(cell: Any) -> Any:
 
 
 FAST: dict[str, Callable[[Any], Any]] = {"amount": _fast_amount, "text": _fast_text, "name": _fast_text}
+_SCALE = (100.0).__mul__
+
+
+def _all_amounts(cells: Sequence[Any]) -> tuple[list[Any], list[int]] | None:
+    """Float cells with at most two decimals, in fen, by C-level maps over the whole column;
+    and the positions of the other cells (text, blanks, more decimals), left to the memo path.
+    None when the column holds no float at all (a CSV column of text amounts).
+
+    The same test as _fast_amount.
+    """
+    types = set(map(type, cells))
+    if float not in types:
+        return None
+    if len(types) == 1:
+        odd: list[int] = []
+    else:
+        odd = list(compress(range(len(cells)), map(not_, map(isinstance, cells, repeat(float)))))
+        cells = list(cells)
+        for i in odd:
+            cells[i] = 0.0
+    scaled = list(map(_SCALE, cells))
+    try:
+        fen: list[Any] = list(map(round, scaled))
+    except (OverflowError, ValueError):  # inf or nan somewhere
+        return None
+    gaps = list(map(abs, map(float.__sub__, scaled, fen)))
+    if max(gaps, default=0.0) >= 1e-6:
+        odd = sorted({*odd, *(i for i, gap in enumerate(gaps) if gap >= 1e-6)})
+    return fen, odd
+
+
+def _all_text(cells: Sequence[Any]) -> tuple[list[Any], list[int]] | None:
+    """Non-blank ASCII text cells, stripped (see _fast_text); None when any cell is not."""
+    try:
+        if not all(map(str.isascii, cells)):
+            return None
+    except TypeError:  # a cell that is not text
+        return None
+    stripped = list(map(str.strip, cells))
+    return None if "" in stripped else (stripped, [])
+
+
+WHOLE: dict[str, Callable[[Sequence[Any]], tuple[list[Any], list[int]] | None]] = {
+    "amount": _all_amounts,
+    "text": _all_text,
+    "name": _all_text,
+}
+_BAD = object()
 
 
 class Column:
-    """Converts one field's cells, a column at a time, through a bounded memo.
+    """Converts one field's cells, a column at a time.
 
-    A memo hit costs one C-level dict lookup (map(memo.get, ...)); only cells not
-    seen before reach the Python normaliser. Blank cells give 0 (amounts), None,
-    or _Blank when the field is required.
+    Amounts, and text columns whose values do not repeat (settlement numbers), are
+    first tried whole through C-level maps (WHOLE). Otherwise a bounded memo does
+    the work: a hit costs one C-level dict lookup (map(memo.get, ...)). Cells still
+    missing are converted once per distinct value. Blank cells give 0 (amounts),
+    None, or count as bad when the field is required.
     """
 
     def __init__(self, convert: Callable[[Any], Any], ftype: str, required: bool):
         self.convert = convert
         self.fast = FAST.get(ftype)
+        self.whole = WHOLE.get(ftype)
+        self.always_whole = ftype == "amount"
         self.blank_value = 0 if ftype == "amount" else None
         self.blank_fails = required and ftype != "amount"
         self.memo: dict[Any, Any] = {} if self.blank_fails else {None: self.blank_value, "": self.blank_value}
@@ -210,41 +268,62 @@ class Column:
         self.looked = 0
 
     def one(self, cell: Any) -> Any:
+        """One cell, raising ValueProblem or _Blank (used to explain a rejected row)."""
         if is_blank(cell):
             if self.blank_fails:
                 raise _Blank
             return self.blank_value
-        value = self.convert(cell)
-        # True == 1 and False == 0: never let a number share a memo slot with a boolean cell.
-        if self.memoise and len(self.memo) < MEMO_LIMIT and (cell.__class__ is str or cell not in (0, 1)):
-            self.memo[cell] = value
-        return value
+        return self.convert(cell)
+
+    def _value(self, cell: Any) -> Any:
+        """One cell, or _BAD."""
+        if self.fast is not None:
+            value = self.fast(cell)
+            if value is not _MISS:
+                return value
+        try:
+            return self.one(cell)
+        except (ValueProblem, _Blank):
+            return _BAD
 
     def many(self, cells: Sequence[Any], bad: set[int]) -> list[Any]:
         """Converted cells; the positions of cells that cannot be converted are added to bad."""
+        if self.whole is not None and (self.always_whole or not self.memoise):
+            got = self.whole(cells)
+            if got is not None:
+                values, missing = got
+                if missing:
+                    self._convert(cells, values, missing, bad)
+                return values
         values = list(map(self.memo.get, cells, repeat(_MISS, len(cells))))
         if _MISS not in values:
             return values
-        missing = [i for i, v in enumerate(values) if v is _MISS]
-        fast, one, memo = self.fast, self.one, self.memo
-        for i in missing:
-            cell = cells[i]
-            value = memo.get(cell, _MISS)  # an earlier cell of this same batch may have filled it
-            if value is not _MISS and cell.__class__ is not bool:
-                values[i] = value
-                continue
-            if fast is not None:
-                value = fast(cell)
-                if value is not _MISS:
-                    values[i] = value
-                    continue
-            try:
-                values[i] = one(cell)
-            except (ValueProblem, _Blank):
-                values[i] = None
-                bad.add(i)
+        self._convert(cells, values, [i for i, v in enumerate(values) if v is _MISS], bad)
         self._adapt(len(cells))
         return values
+
+    def _convert(self, cells: Sequence[Any], values: list[Any], missing: list[int], bad: set[int]) -> None:
+        """Fill values at the missing positions, converting each distinct cell once."""
+        pending = [cells[i] for i in missing]
+        if bool in set(map(type, pending)):
+            # True == 1 and False == 0 would share a dict slot with a number: one cell at a time.
+            found = list(map(self._value, pending))
+        else:
+            distinct = dict.fromkeys(pending)
+            for cell in distinct:
+                distinct[cell] = self._value(cell)
+            found = list(map(distinct.__getitem__, pending))
+            if self.memoise and len(self.memo) < MEMO_LIMIT:
+                # A number equal to 0 or 1 stays out, so a later True or False cannot hit it.
+                self.memo.update(
+                    (c, v) for c, v in distinct.items() if v is not _BAD and (c.__class__ is str or c not in (0, 1))
+                )
+        for i, value in zip(missing, found):
+            if value is _BAD:
+                values[i] = None
+                bad.add(i)
+            else:
+                values[i] = value
 
     def _adapt(self, looked: int) -> None:
         """A column of mostly unique values (settlement numbers, amounts) gains nothing from a memo."""
@@ -267,12 +346,16 @@ def is_total_or_footer(row: list[Any]) -> bool:
 class SheetParser:
     """Normalises the data rows of one sheet whose header has been found."""
 
-    def __init__(self, config: Config, sheet: Sheet, header: Header, seen: dict[str, tuple[str, int]]):
+    def __init__(self, config: Config, sheet: Sheet, header: Header, seen: dict[str, int], sheet_names: list[str]):
+        """seen: natural key -> where it was first kept, (sheet's place in sheet_names << 32) + row."""
         spec = config.sources[header.source]
         self.spec = spec
         self.sheet = sheet
         self.header = header
         self.seen = seen
+        self.sheet_names = sheet_names
+        self.offset = len(sheet_names) << 32
+        sheet_names.append(sheet.name)
         self.fields = list(spec.fields)
         position = {f: j for j, f in header.columns.items()}
         first_col = sheet.first_col()
@@ -290,23 +373,22 @@ class SheetParser:
 
     def parse(self, rows: Iterator[list[Any]]) -> Iterator[Rows]:
         """Chunks of staged rows and rejects; each chunk carries the count of data rows so far."""
-        batch: list[list[Any]] = []
-        numbers: list[int] = []
-        row_number = self.header.row + 1
+        first = self.header.row + 2  # Excel number of the first data row
         self.count = 0
-        for row in rows:
-            row_number += 1
-            batch.append(row)
-            numbers.append(row_number)
-            if len(batch) >= CHUNK_ROWS:
-                yield self._chunk(batch, numbers)
-                batch, numbers = [], []
-        yield self._chunk(batch, numbers)
+        while batch := list(islice(rows, CHUNK_ROWS)):
+            numbers = list(range(first, first + len(batch)))
+            first += len(batch)
+            # Runs of empty rows are common (and a stray far-away cell makes a million of them).
+            if not all(map(any, batch)):
+                keep = [any(r) or r.count("") + r.count(None) < len(r) for r in batch]
+                batch, numbers = list(compress(batch, keep)), list(compress(numbers, keep))
+            yield self._chunk(batch, numbers)
 
     def _chunk(self, batch: list[list[Any]], numbers: list[int]) -> Rows:
         """Normalise a batch column by column; rows that fail go through the slow path."""
         width = self.width
-        batch = [r if len(r) >= width else [*r, *([None] * (width - len(r)))] for r in batch]
+        if min(map(len, batch), default=width) < width:
+            batch = [r if len(r) >= width else [*r, *([None] * (width - len(r)))] for r in batch]
         if self.filled_index:
             keep = [i for i, r in enumerate(batch) if not all(is_blank(r[j]) for j in self.filled_index)]
             batch, numbers = [batch[i] for i in keep], [numbers[i] for i in keep]
@@ -324,25 +406,26 @@ class SheetParser:
                 continue
             rejects.append(Reject(name, numbers[i], list(row), self._reasons(row)))
         self.count += n - len(bad) + len(rejects)
-        good = range(n) if not bad else [i for i in range(n) if i not in bad]
-        if bad:
-            values = [[col[i] for i in good] for col in values]
-            numbers = [numbers[i] for i in good]
-            batch = [batch[i] for i in good]
         keys = self._keys(values)
         staged = list(zip(*values, keys, repeat(name), numbers))
+        if bad:
+            good = [True] * n
+            for i in bad:
+                good[i] = False
+            staged, keys, numbers, batch = (list(compress(x, good)) for x in (staged, keys, numbers, batch))
         seen = self.seen
         if len(set(keys)) == len(keys) and seen.keys().isdisjoint(keys):
-            seen.update(zip(keys, zip(repeat(name), numbers)))
+            seen.update(zip(keys, map(self.offset.__add__, numbers)))
             return Rows(0, staged, rejects, self.count)
         kept = []
         for row, key, number, original in zip(staged, keys, numbers, batch):
             earlier = seen.get(key)
             if earlier is not None:
-                reason = f"与工作表「{earlier[0]}」第 {earlier[1]} 行的自然键（{self.key_label}）重复"
+                sheet, first = self.sheet_names[earlier >> 32], earlier & 0xFFFFFFFF
+                reason = f"与工作表「{sheet}」第 {first} 行的自然键（{self.key_label}）重复"
                 rejects.append(Reject(name, number, list(original), reason))
             else:
-                seen[key] = (name, number)
+                seen[key] = self.offset + number
                 kept.append(row)
         return Rows(0, kept, rejects, self.count)
 
@@ -366,19 +449,19 @@ class SheetParser:
 
 def parse_file(path: Path, config: Config, forced: str | None) -> Iterator[SheetStart | Rows | SheetEnd]:
     """Every sheet of the file as messages; raises FileProblem when the file cannot be read."""
-    seen: dict[str, dict[str, tuple[str, int]]] = {}
+    seen: dict[str, dict[str, int]] = {}
+    sheet_names: list[str] = []
     for index, sheet in enumerate(open_file(path)):
         if sheet.hidden:
             yield SheetStart(index, sheet.name, None, "隐藏工作表，已跳过")
             continue
-        rows = sheet.rows()
-        header = find_header(rows, config, forced)
+        header = find_header(sheet.rows(stop=HEADER_SEARCH_ROWS), config, forced)
         if isinstance(header, str):
             yield SheetStart(index, sheet.name, None, header)
             continue
         yield SheetStart(index, sheet.name, header.source, None, header)
-        parser = SheetParser(config, sheet, header, seen.setdefault(header.source, {}))
-        for chunk in parser.parse(rows):
+        parser = SheetParser(config, sheet, header, seen.setdefault(header.source, {}), sheet_names)
+        for chunk in parser.parse(sheet.rows(start=header.row + 1, width=header.width)):
             chunk.index = index
             yield chunk
         sheet.release()

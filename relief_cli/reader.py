@@ -1,7 +1,13 @@
-"""Reading departmental exports: xlsx/xls/ods through python-calamine, CSV in UTF-8 or GBK.
+"""Reading departmental exports: xlsx/xls/ods through calamine, CSV in UTF-8 or GBK.
 
 The format is decided by the file's bytes, not its name, so a CSV renamed .xlsx
 or a password-protected workbook is reported plainly instead of crashing.
+
+xlsx sheets are streamed row by row (python-calamine-plus, a fork of python-calamine
+that adds streaming): memory stays flat however long the sheet, and the parser and
+the writer work on the first rows while calamine is still reading the rest. Legacy
+xls, ods and xlsb have no streaming reader, so their sheets are loaded whole with
+python-calamine.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ import io
 import struct
 import zipfile
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import olefile
 import python_calamine
+import python_calamine_plus
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -48,7 +56,12 @@ class Sheet:
         self.name = name
         self.hidden = hidden
 
-    def rows(self) -> Iterator[list[Any]]:
+    def rows(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterator[list[Any]]:
+        """Rows start..stop-1 (0-based, 0 = Excel row 1); with width, cells beyond it are dropped.
+
+        A row may be shorter than width. The width cut is what keeps a stray cell typed
+        far to the right (column XFD) from making every row 16,384 cells long.
+        """
         raise NotImplementedError
 
     def first_col(self) -> int:
@@ -79,7 +92,9 @@ def open_file(path: Path) -> list[Sheet]:
         raise FileProblem("文件为空")
     suffix = path.suffix.lower()
     if head.startswith(ZIP_MAGIC):
-        _check_zip(path)
+        names = _check_zip(path)
+        if "xl/workbook.xml" in names:
+            return _streamed(path)
         return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
@@ -93,7 +108,7 @@ def open_file(path: Path) -> list[Sheet]:
     raise FileProblem(f"不支持的文件类型 {suffix or '（无扩展名）'}，请使用 .xlsx、.xls 或 .csv")
 
 
-def _check_zip(path: Path) -> None:
+def _check_zip(path: Path) -> set[str]:
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
@@ -108,6 +123,7 @@ def _check_zip(path: Path) -> None:
         raise FileProblem("工作簿解压后过大（单个部件超过 2 GB 或合计超过 8 GB），疑似压缩炸弹，已拒绝读取")
     if total > RATIO_MIN_SIZE and total / packed > MAX_RATIO:
         raise FileProblem(f"工作簿压缩比超过 {MAX_RATIO} 倍，疑似压缩炸弹，已拒绝读取")
+    return names
 
 
 def _check_ole(path: Path) -> None:
@@ -204,10 +220,57 @@ class _CalamineSheet(Sheet):
     def release(self) -> None:
         self._sheet = None
 
-    def rows(self) -> Iterator[list[Any]]:
+    def rows(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterator[list[Any]]:
         sheet = self._load()
         try:
-            yield from sheet.iter_rows()
+            yield from _cut(islice(sheet.iter_rows(), start, stop), width)
+        except BaseException as e:
+            _reraise_interrupts(e)
+            raise FileProblem(f"工作表「{self.name}」已损坏，无法读取") from None
+
+
+def _cut(rows: Iterator[list[Any]], width: int | None) -> Iterator[list[Any]]:
+    if width is None:
+        return rows
+    return (row if len(row) <= width else row[:width] for row in rows)
+
+
+def _streamed(path: Path) -> list[Sheet]:
+    """An xlsx/xlsm workbook whose sheets are streamed (see the module docstring)."""
+    try:
+        wb = python_calamine_plus.CalamineWorkbook.from_path(str(path))
+        metas = wb.sheets_metadata
+    except BaseException as e:
+        _reraise_interrupts(e)
+        raise FileProblem("文件已损坏或不完整，无法作为 xlsx 工作簿读取") from None
+    sheets: list[Sheet] = [
+        _StreamedSheet(wb, meta.name, meta.visible != python_calamine_plus.SheetVisibleEnum.Visible)
+        for meta in metas
+        if meta.typ == python_calamine_plus.SheetTypeEnum.WorkSheet
+    ]
+    if not sheets:
+        raise FileProblem("工作簿中没有工作表")
+    return sheets
+
+
+class _StreamedSheet(Sheet):
+    """Rows and columns from A1; only one stream of a workbook can be open at a time."""
+
+    def __init__(self, wb: python_calamine_plus.CalamineWorkbook, name: str, hidden: bool):
+        super().__init__(name, hidden)
+        self._wb = wb
+
+    def rows(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterator[list[Any]]:
+        if stop is not None and stop <= start:
+            return
+        try:
+            stream = self._wb.stream_sheet_by_name(
+                self.name,
+                min_row=start,
+                max_row=None if stop is None else stop - 1,
+                max_col=None if width is None else width - 1,
+            )
+            yield from stream
         except BaseException as e:
             _reraise_interrupts(e)
             raise FileProblem(f"工作表「{self.name}」已损坏，无法读取") from None
@@ -219,9 +282,9 @@ class _CsvSheet(Sheet):
         self._text = text
         self._dialect = dialect
 
-    def rows(self) -> Iterator[list[Any]]:
+    def rows(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterator[list[Any]]:
         try:
-            yield from csv.reader(io.StringIO(self._text), self._dialect)
+            yield from _cut(islice(csv.reader(io.StringIO(self._text), self._dialect), start, stop), width)
         except csv.Error:
             raise FileProblem("CSV 格式错误（引号不成对或字段中含非法字符）") from None
 

@@ -131,6 +131,12 @@ def _birth_date(yyyymmdd: str) -> dt.date | None:
 
 
 def normalize_id(raw: object) -> str:
+    if raw.__class__ is str:
+        # Most IDs arrive already canonical: check those without cleaning them first.
+        if (len(raw) == 18 and raw.isascii() and raw[:17].isdigit() and "1" <= raw[0] <= "8"
+                and _check_char(raw[:17]) == raw[17] and _birth_date(raw[6:14]) is not None):
+            return raw
+        return _normalize_id_text(raw)
     if isinstance(raw, str):
         return _normalize_id_text(raw)
     if raw is None:

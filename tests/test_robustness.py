@@ -144,14 +144,34 @@ def test_no_written_cell_is_a_formula(store, tmp_path):
     assert cell.value == '=HYPERLINK("http://x")' and cell.data_type == "s"
 
 
-def test_a_sparse_workbook_that_would_exhaust_memory_fails_alone(store, tmp_path):
+def test_a_stray_cell_in_column_xfd_does_not_widen_every_row(store, tmp_path):
     wb = openpyxl.Workbook()
-    wb.active["A1"] = "身份证号"
-    wb.active["XFD1048576"] = 1  # calamine would allocate the whole 17-billion-cell range
-    hostile = tmp_path / "hostile.xlsx"
-    wb.save(hostile)
+    ws = wb.active
+    ws.append(["身份证号", "死亡日期"])
+    ws.append([IDS[0], "2026-11-01"])
+    ws["XFD1048576"] = 1  # loaded whole, this would be a 17-billion-cell range
+    sparse = tmp_path / "sparse.xlsx"
+    wb.save(sparse)
+    report = import_paths(store, [sparse])
+    assert report.failures == []
+    assert (report.sheets[0].rows, report.sheets[0].imported, report.sheets[0].rejected) == (1, 1, 0)
+
+
+def test_a_worker_that_dies_takes_only_its_file_down(store, tmp_path, monkeypatch):
+    import relief_cli.importer as importer
+
+    real = importer.parse_file
+
+    def dying(path, config, forced):
+        if path.name == "crash.csv":
+            os.abort()  # what a native crash in the reader looks like from outside
+        return real(path, config, forced)
+
+    monkeypatch.setattr(importer, "parse_file", dying)  # workers are forked, so they see it
+    crash = tmp_path / "crash.csv"
+    crash.write_text("身份证号,死亡日期\n", encoding="utf-8")
     good = write_xlsx(tmp_path / "good.xlsx", {"S": [["身份证号", "死亡日期"], [IDS[0], "2026-11-01"]]})
-    report = import_paths(store, [hostile, good])
+    report = import_paths(store, [crash, good])
     assert [f.reason for f in report.failures] == [
         "读取文件时程序异常退出（文件可能已损坏，或内容超出可处理的范围），该文件未导入"]
     assert store.count("deaths") == 1
