@@ -33,7 +33,6 @@ from .parse import Header, Reject, Rows, SheetEnd, SheetStart, parse_file
 from .privacy import private_open
 from .reader import SUPPORTED_SUFFIXES, FileProblem
 from .store import Store
-from .xlsx import SheetSpec, write_workbook
 
 Progress = Callable[[str, str, int], None]
 MAX_REJECT_CELLS = 16_384 - 3
@@ -323,11 +322,15 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
                     headers[message.index] = message.header
             elif isinstance(message, Rows):
                 result, header = results[message.index], headers[message.index]
-                rows = _checked(store, header, message)
+                _check_rows(store, header, message, result.sheet)
                 if header.source not in bulk:
                     bulk[header.source] = store.begin_bulk(header.source)
-                write = store.append_rows if bulk[header.source] else store.merge_rows
-                counts = write(header.source, list(store.config.sources[header.source].fields), rows, path.name, import_id)
+                fields = list(store.config.sources[header.source].fields)
+                records = message.records(result.sheet, path.name, import_id)
+                if bulk[header.source]:
+                    counts = store.append_rows(header.source, fields, records, len(message))
+                else:
+                    counts = store.merge_rows(header.source, fields, records, message.keys)
                 result.imported += counts.imported
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
@@ -354,14 +357,14 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
     return ordered
 
 
-def _checked(store: Store, header: Header, message: Rows) -> list[tuple]:
-    """Rows that pass the source's own check (one that needs the database); the rest join message.rejects."""
+def _check_rows(store: Store, header: Header, message: Rows, sheet: str) -> None:
+    """Drop the rows that fail the source's own check (one that needs the database) into message.rejects."""
     check = ROW_CHECKS.get(header.source)
     if check is None:
-        return message.rows
+        return
     fields = list(store.config.sources[header.source].fields)
-    kept = []
-    for row in message.rows:
+    keep = []
+    for row, number in zip(zip(*message.columns), message.numbers):
         values = dict(zip(fields, row))
         problem = check(store, values)
         if problem:
@@ -369,10 +372,9 @@ def _checked(store: Store, header: Header, message: Rows) -> list[tuple]:
             cells: list[Any] = [None] * len(header.titles)
             for position, name in header.columns.items():
                 cells[position] = values[name]
-            message.rejects.append(Reject(row[-2], row[-1], cells, problem))
-        else:
-            kept.append(row)
-    return kept
+            message.rejects.append(Reject(sheet, number, cells, problem))
+        keep.append(not problem)
+    message.keep(keep)
 
 
 def _sha256(path: Path) -> str:
@@ -416,6 +418,8 @@ def _write_rejects(rejects_dir: Path, path: Path, rejects: list[tuple[Header, Re
 
     The header row is the original one, so the fixed workbook imports again as is.
     """
+    from .xlsx import SheetSpec, write_workbook  # openpyxl: loaded only when a file has rejects
+
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = rejects_dir / f"{path.stem}-拒收-{stamp}.xlsx"
     by_sheet: dict[str, tuple[Header, list[Reject]]] = {}

@@ -70,10 +70,27 @@ class SheetStart:
 
 @dataclass
 class Rows:
+    """Normalised rows of one chunk, column by column (cheaper to send and to bind than tuples)."""
+
     index: int
-    rows: list[tuple]  # (fields..., _key, _sheet, _row)
+    columns: list[list[Any]]  # one list per field of the source, in the order of its fields
+    keys: list[str]
+    numbers: list[int]  # Excel row numbers
     rejects: list[Reject] = field(default_factory=list)
     seen: int = 0  # data rows read so far in this sheet (kept and rejected)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def records(self, sheet: str, *extra: Any) -> Iterator[tuple]:
+        """(fields..., _key, _sheet, _row, *extra) per row."""
+        return zip(*self.columns, self.keys, repeat(sheet), self.numbers, *map(repeat, extra))
+
+    def keep(self, mask: Sequence[bool]) -> None:
+        """Drop the rows whose mask entry is false."""
+        self.columns = [list(compress(c, mask)) for c in self.columns]
+        self.keys = list(compress(self.keys, mask))
+        self.numbers = list(compress(self.numbers, mask))
 
 
 @dataclass
@@ -394,7 +411,7 @@ class SheetParser:
             batch, numbers = [batch[i] for i in keep], [numbers[i] for i in keep]
         n = len(batch)
         if not n:
-            return Rows(0, [], [], self.count)
+            return Rows(0, [[] for _ in self.plan], [], [], [], self.count)
         columns = list(zip(*batch))
         bad: set[int] = set()
         values = [[None] * n if j is None else column.many(columns[j], bad) for j, column, _ in self.plan]
@@ -406,28 +423,29 @@ class SheetParser:
                 continue
             rejects.append(Reject(name, numbers[i], list(row), self._reasons(row)))
         self.count += n - len(bad) + len(rejects)
-        keys = self._keys(values)
-        staged = list(zip(*values, keys, repeat(name), numbers))
-        if bad:
-            good = [True] * n
-            for i in bad:
-                good[i] = False
-            staged, keys, numbers, batch = (list(compress(x, good)) for x in (staged, keys, numbers, batch))
+        chunk = Rows(0, values, self._keys(values), numbers, rejects, self.count)
+        keep = [True] * n
+        for i in bad:
+            keep[i] = False
+        keys = list(compress(chunk.keys, keep)) if bad else chunk.keys
         seen = self.seen
         if len(set(keys)) == len(keys) and seen.keys().isdisjoint(keys):
-            seen.update(zip(keys, map(self.offset.__add__, numbers)))
-            return Rows(0, staged, rejects, self.count)
-        kept = []
-        for row, key, number, original in zip(staged, keys, numbers, batch):
-            earlier = seen.get(key)
-            if earlier is not None:
-                sheet, first = self.sheet_names[earlier >> 32], earlier & 0xFFFFFFFF
-                reason = f"与工作表「{sheet}」第 {first} 行的自然键（{self.key_label}）重复"
-                rejects.append(Reject(name, number, list(original), reason))
-            else:
-                seen[key] = self.offset + number
-                kept.append(row)
-        return Rows(0, kept, rejects, self.count)
+            seen.update(zip(keys, map(self.offset.__add__, compress(numbers, keep))))
+        else:
+            for i, key in enumerate(chunk.keys):
+                if not keep[i]:
+                    continue
+                earlier = seen.get(key)
+                if earlier is not None:
+                    sheet, first = self.sheet_names[earlier >> 32], earlier & 0xFFFFFFFF
+                    reason = f"与工作表「{sheet}」第 {first} 行的自然键（{self.key_label}）重复"
+                    rejects.append(Reject(name, numbers[i], list(batch[i]), reason))
+                    keep[i] = False
+                else:
+                    seen[key] = self.offset + numbers[i]
+        if not all(keep):
+            chunk.keep(keep)
+        return chunk
 
     def _keys(self, values: list[list[Any]]) -> list[str]:
         parts = [["" if v is None else v if v.__class__ is str else str(v) for v in values[i]] for i in self.key_index]

@@ -7,7 +7,7 @@ import getpass
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -246,45 +246,44 @@ class Store:
             raise StoreError(_busy_message(self.path, e)) from None
 
     # -- import hot path ----------------------------------------------------
-    def append_rows(self, source: str, fields: Sequence[str], rows: Sequence[tuple], file: str, import_id: int) -> MergeCounts:
-        """Rows of a first load (see begin_bulk): keys are unique within a file, so all are new."""
-        cols = [*fields, "_key", "_sheet", "_row", "_file", "_import"]
-        col_list = ", ".join(f'"{c}"' for c in cols)
-        marks = ", ".join("?" for _ in cols)
-        self.conn.executemany(
-            f'INSERT INTO "{source_table(source)}" ({col_list}) VALUES ({marks})', [(*r, file, import_id) for r in rows]
-        )
-        return MergeCounts(len(rows), 0, 0)
+    def append_rows(self, source: str, fields: Sequence[str], records: Iterable[tuple], count: int) -> MergeCounts:
+        """Rows of a first load (see begin_bulk): keys are unique within a file, so all are new.
 
-    def merge_rows(self, source: str, fields: Sequence[str], rows: Sequence[tuple], file: str, import_id: int) -> MergeCounts:
-        """Upsert rows (fields..., _key, _sheet, _row) by natural key; count new, changed, unchanged.
+        records: (fields..., _key, _sheet, _row, _file, _import) per row; count: how many.
+        """
+        self.conn.executemany(self._insert(source, fields), records)
+        return MergeCounts(count, 0, 0)
+
+    def merge_rows(self, source: str, fields: Sequence[str], records: Iterable[tuple], keys: Sequence[str]) -> MergeCounts:
+        """Upsert rows by natural key (records as in append_rows; keys: their _key values);
+        count new, changed, unchanged.
 
         Must run inside transaction(). One executemany upserts straight into the table
         (a row that differs is updated, an identical one is left alone); the counts come
         from how many keys already existed and how many rows SQLite changed.
         """
-        if not rows:
+        if not keys:
             return MergeCounts(0, 0, 0)
         table = source_table(source)
-        key_at = len(fields)
         existing = self.conn.execute(
             f'SELECT count(*) FROM "{table}" WHERE _key IN (SELECT value FROM json_each(?))',
-            (json.dumps([r[key_at] for r in rows], ensure_ascii=False),),
+            (json.dumps(list(keys), ensure_ascii=False),),
         ).fetchone()[0]
-        cols = [*fields, "_key", "_sheet", "_row", "_file", "_import"]
-        col_list = ", ".join(f'"{c}"' for c in cols)
-        marks = ", ".join("?" for _ in cols)
-        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "_key")
+        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in _record_columns(fields) if c != "_key")
         changed = " OR ".join(f'"{table}"."{f}" IS NOT excluded."{f}"' for f in fields)
         before = self.conn.total_changes
-        self.conn.executemany(
-            f'INSERT INTO "{table}" ({col_list}) VALUES ({marks}) ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}',
-            [(*r, file, import_id) for r in rows],
-        )
+        self.conn.executemany(f"{self._insert(source, fields)} ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}", records)
         written = self.conn.total_changes - before
-        imported = len(rows) - existing
+        imported = len(keys) - existing
         updated = written - imported
         return MergeCounts(imported, updated, existing - updated)
+
+    @staticmethod
+    def _insert(source: str, fields: Sequence[str]) -> str:
+        cols = _record_columns(fields)
+        col_list = ", ".join(f'"{c}"' for c in cols)
+        marks = ", ".join("?" for _ in cols)
+        return f'INSERT INTO "{source_table(source)}" ({col_list}) VALUES ({marks})'
 
     def start_import(self, file: str, path: str, sha256: str) -> int:
         cur = self.conn.execute(
@@ -319,6 +318,10 @@ class Store:
 
     def count(self, source: str) -> int:
         return self.conn.execute(f'SELECT count(*) FROM "{source_table(source)}"').fetchone()[0]
+
+
+def _record_columns(fields: Sequence[str]) -> list[str]:
+    return [*fields, "_key", "_sheet", "_row", "_file", "_import"]
 
 
 def source_table(source: str) -> str:
