@@ -40,7 +40,25 @@ def plain(ftype: str, required: bool, cell):
 @given(st.sampled_from(["amount", "text", "name", "date", "period", "grade", "id", "phone"]), st.booleans(),
        st.lists(cells, max_size=60))
 def test_column_equals_plain_conversion(ftype, required, column):
-    col = Column(converter(ftype, CONFIG), ftype, required)
+    check_column(Column(converter(ftype, CONFIG), ftype, required), ftype, required, column)
+    # A column of unique values drops its memo and tries the whole-column path first.
+    unique = Column(converter(ftype, CONFIG), ftype, required)
+    unique.memoise = False
+    check_column(unique, ftype, required, column)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.booleans(), st.lists(st.one_of(
+    st.floats(),  # any float: nan, inf, huge, tiny, many decimals
+    st.decimals(min_value=-10**9, max_value=10**9, places=2, allow_nan=False).map(float),
+    st.decimals(min_value=-10**3, max_value=10**3, places=3, allow_nan=False).map(float),
+    st.sampled_from([0.1 + 0.2, 2.675, 0.005, -0.0, 1e12, 1e12 - 0.01, 123.45, "1,234.50", None, ""]),
+), min_size=1, max_size=200))
+def test_whole_amount_columns_equal_plain_conversion(required, column):
+    check_column(Column(converter("amount", CONFIG), "amount", required), "amount", required, column)
+
+
+def check_column(col: Column, ftype: str, required: bool, column: list) -> None:
     for _ in range(2):  # the second pass is served from the memo
         bad: set[int] = set()
         got = col.many(column, bad)
