@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .parse import Header, Reject, Rows, SheetEnd, SheetStart, parse_file
+from .parse import FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetStart, parse_file
 from .privacy import private_open
 from .reader import SUPPORTED_SUFFIXES, FileProblem
 from .store import Store
@@ -141,8 +141,10 @@ class _Failed:
     reason: str
 
 
-def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, limit: int | None) -> None:
-    """In a forked worker: parse one file into a spill file of length-prefixed frames; never raise."""
+def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, limit: int | None, raw: bool) -> None:
+    """In a forked worker: parse one file into a spill file of length-prefixed frames; never raise.
+
+    raw: only read, and leave normalising to the writer (see ParsePool)."""
     _die_with_parent()
     # Millions of short-lived tuples would trigger the cyclic collector over and over
     # (a third of the parse time); this process creates no cycles worth collecting.
@@ -160,7 +162,7 @@ def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, l
             out.flush()
 
         try:
-            for message in parse_file(path, config, forced):
+            for message in parse_file(path, config, forced, raw=raw):
                 send(message)
             send(_Done())
         except FileProblem as e:
@@ -237,8 +239,11 @@ class ParsePool:
             used = _address_space()
             limit = used + WORKER_EXTRA_MEMORY if used is not None else None
             i = self.next
+            # The last file, with no other worker left: the writer would only wait for it, so the
+            # worker just reads and the writer normalises, and the two share the work.
+            raw = i == len(self.files) - 1 and not self.procs
             proc = self.ctx.Process(
-                target=_parse_worker, args=(self.files[i], self.config, self.forced, self._spill(i), limit), daemon=True
+                target=_parse_worker, args=(self.files[i], self.config, self.forced, self._spill(i), limit, raw), daemon=True
             )
             proc.start()
             self.procs[i] = proc
@@ -311,11 +316,18 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
     digest = _sha256(path)
     results: dict[int, SheetResult] = {}
     headers: dict[int, Header] = {}
+    parsers: dict[int, Any] = {}  # sheets that arrive raw, normalised here
+    state = FileParse(store.config)
     rejects: list[tuple[Header, Reject]] = []
     bulk: dict[str, bool] = {}
     with store.transaction():
         import_id = store.start_import(path.name, str(path), digest)
         for message in messages:
+            if isinstance(message, RawRows):
+                if message.index not in parsers:
+                    parsers[message.index] = state.sheet(results[message.index].sheet, headers[message.index])
+                index, message = message.index, parsers[message.index].chunk(message.batch, message.numbers)
+                message.index = index
             if isinstance(message, SheetStart):
                 results[message.index] = SheetResult(str(path), message.name, message.source, skipped_reason=message.skipped_reason)
                 if message.header is not None:
@@ -340,7 +352,7 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
                     progress(path.name, result.sheet, message.seen)
             elif isinstance(message, SheetEnd):
                 result, header = results[message.index], headers[message.index]
-                result.rows = message.rows
+                result.rows = parsers[message.index].count if message.index in parsers else message.rows
                 if header.source in AFTER_MERGE:
                     AFTER_MERGE[header.source](store, import_id, path.name)
         for source, appended in bulk.items():

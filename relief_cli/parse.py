@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from itertools import compress, islice, repeat
 from operator import not_
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Header:
     source: str
     columns: dict[int, str]  # position in the row -> field
     titles: list[str]  # up to the last titled column: cells beyond it are not read
+    first_col: int = 0  # 0-based column of the sheet's first cell (for column letters in reasons)
 
     @property
     def width(self) -> int:
@@ -91,6 +92,15 @@ class Rows:
         self.columns = [list(compress(c, mask)) for c in self.columns]
         self.keys = list(compress(self.keys, mask))
         self.numbers = list(compress(self.numbers, mask))
+
+
+@dataclass
+class RawRows:
+    """Data rows of one chunk as read, for a writer that normalises them itself (see importer)."""
+
+    index: int
+    batch: list[list[Any]]
+    numbers: list[int]  # Excel row numbers
 
 
 @dataclass
@@ -361,28 +371,40 @@ def is_total_or_footer(row: list[Any]) -> bool:
     return len(cells) <= 2 and first.startswith(FOOTER_MARKERS)
 
 
+class FileParse:
+    """What the sheets of one file share: the natural keys kept so far, per source."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.seen: dict[str, dict[str, int]] = {}
+        self.sheet_names: list[str] = []
+
+    def sheet(self, name: str, header: Header) -> SheetParser:
+        return SheetParser(self.config, name, header, self.seen.setdefault(header.source, {}), self.sheet_names)
+
+
 class SheetParser:
     """Normalises the data rows of one sheet whose header has been found."""
 
-    def __init__(self, config: Config, sheet: Sheet, header: Header, seen: dict[str, int], sheet_names: list[str]):
+    def __init__(self, config: Config, name: str, header: Header, seen: dict[str, int], sheet_names: list[str]):
         """seen: natural key -> where it was first kept, (sheet's place in sheet_names << 32) + row."""
         spec = config.sources[header.source]
         self.spec = spec
-        self.sheet = sheet
+        self.name = name
         self.header = header
         self.seen = seen
         self.sheet_names = sheet_names
         self.offset = len(sheet_names) << 32
-        sheet_names.append(sheet.name)
+        sheet_names.append(name)
+        self.count = 0
         self.fields = list(spec.fields)
         position = {f: j for j, f in header.columns.items()}
-        first_col = sheet.first_col()
         self.plan: list[tuple[int | None, Column, str]] = []
         for f in self.fields:
             fspec = spec.fields[f]
             j = position.get(f)
             title = header.titles[j] if j is not None else f
-            where = f"「{title}」列（{column_letter(first_col + j)}列）：" if j is not None else ""
+            where = f"「{title}」列（{column_letter(header.first_col + j)}列）：" if j is not None else ""
             self.plan.append((j, Column(converter(fspec.type, config), fspec.type, fspec.required), where))
         self.width = max((j for j, _, _ in self.plan if j is not None), default=-1) + 1
         self.key_index = [self.fields.index(k) for k in spec.key]
@@ -391,18 +413,10 @@ class SheetParser:
 
     def parse(self, rows: Iterator[list[Any]]) -> Iterator[Rows]:
         """Chunks of staged rows and rejects; each chunk carries the count of data rows so far."""
-        first = self.header.row + 2  # Excel number of the first data row
-        self.count = 0
-        while batch := list(islice(rows, CHUNK_ROWS)):
-            numbers = list(range(first, first + len(batch)))
-            first += len(batch)
-            # Runs of empty rows are common (and a stray far-away cell makes a million of them).
-            if not all(map(any, batch)):
-                keep = [any(r) or r.count("") + r.count(None) < len(r) for r in batch]
-                batch, numbers = list(compress(batch, keep)), list(compress(numbers, keep))
-            yield self._chunk(batch, numbers)
+        for batch, numbers in data_batches(rows, self.header):
+            yield self.chunk(batch, numbers)
 
-    def _chunk(self, batch: list[list[Any]], numbers: list[int]) -> Rows:
+    def chunk(self, batch: list[list[Any]], numbers: list[int]) -> Rows:
         """Normalise a batch column by column; rows that fail go through the slow path."""
         width = self.width
         if min(map(len, batch), default=width) < width:
@@ -416,7 +430,7 @@ class SheetParser:
         columns = list(zip(*batch))
         bad: set[int] = set()
         values = [[None] * n if j is None else column.many(columns[j], bad) for j, column, _ in self.plan]
-        name = self.sheet.name
+        name = self.name
         rejects: list[Reject] = []
         for i in sorted(bad):
             row = batch[i]
@@ -466,10 +480,26 @@ class SheetParser:
         return "；".join(problems)
 
 
-def parse_file(path: Path, config: Config, forced: str | None) -> Iterator[SheetStart | Rows | SheetEnd]:
-    """Every sheet of the file as messages; raises FileProblem when the file cannot be read."""
-    seen: dict[str, dict[str, int]] = {}
-    sheet_names: list[str] = []
+def data_batches(rows: Iterator[list[Any]], header: Header) -> Iterator[tuple[list[list[Any]], list[int]]]:
+    """The rows below the header in chunks, with their Excel row numbers; empty rows left out."""
+    first = header.row + 2  # Excel number of the first data row
+    while batch := list(islice(rows, CHUNK_ROWS)):
+        numbers = list(range(first, first + len(batch)))
+        first += len(batch)
+        # Runs of empty rows are common (and a stray far-away cell makes a million of them).
+        if not all(map(any, batch)):
+            keep = [any(r) or r.count("") + r.count(None) < len(r) for r in batch]
+            batch, numbers = list(compress(batch, keep)), list(compress(numbers, keep))
+        yield batch, numbers
+
+
+def parse_file(path: Path, config: Config, forced: str | None, raw: bool = False) -> Iterator[SheetStart | Rows | RawRows | SheetEnd]:
+    """Every sheet of the file as messages; raises FileProblem when the file cannot be read.
+
+    raw: send the data rows as read (RawRows), for a receiver that normalises them with
+    FileParse itself; SheetEnd.rows is then left for it to count.
+    """
+    state = FileParse(config)
     for index, sheet in enumerate(open_file(path)):
         if sheet.hidden:
             yield SheetStart(index, sheet.name, None, "隐藏工作表，已跳过")
@@ -478,10 +508,18 @@ def parse_file(path: Path, config: Config, forced: str | None) -> Iterator[Sheet
         if isinstance(header, str):
             yield SheetStart(index, sheet.name, None, header)
             continue
+        header = replace(header, first_col=sheet.first_col())
         yield SheetStart(index, sheet.name, header.source, None, header)
-        parser = SheetParser(config, sheet, header, seen.setdefault(header.source, {}), sheet_names)
-        for chunk in parser.parse(sheet.rows(start=header.row + 1, width=header.width)):
-            chunk.index = index
-            yield chunk
+        rows = sheet.rows(start=header.row + 1, width=header.width)
+        count = 0
+        if raw:
+            for batch, numbers in data_batches(rows, header):
+                yield RawRows(index, batch, numbers)
+        else:
+            parser = state.sheet(sheet.name, header)
+            for chunk in parser.parse(rows):
+                chunk.index = index
+                yield chunk
+            count = parser.count
         sheet.release()
-        yield SheetEnd(index, parser.count)
+        yield SheetEnd(index, count)

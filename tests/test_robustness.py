@@ -162,10 +162,10 @@ def test_a_worker_that_dies_takes_only_its_file_down(store, tmp_path, monkeypatc
 
     real = importer.parse_file
 
-    def dying(path, config, forced):
+    def dying(path, config, forced, raw=False):
         if path.name == "crash.csv":
             os.abort()  # what a native crash in the reader looks like from outside
-        return real(path, config, forced)
+        return real(path, config, forced, raw=raw)
 
     monkeypatch.setattr(importer, "parse_file", dying)  # workers are forked, so they see it
     crash = tmp_path / "crash.csv"
