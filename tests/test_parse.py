@@ -101,3 +101,29 @@ def test_a_sheet_whose_rows_fill_the_last_chunk_exactly(store, tmp_path, monkeyp
     path.write_text("身份证号,死亡日期\n" + "".join(f"{make_id(seq=i)},2026-11-0{i}\n" for i in range(1, 5)), encoding="utf-8")
     report = import_paths(store, [path])
     assert not report.failures and [(s.rows, s.imported) for s in report.sheets] == [(4, 4)]
+
+
+@st.composite
+def id_like(draw):
+    """18-character strings near a valid ID: any region digit, any birth digits (leap days,
+    month 13, years 1899/2101), right or wrong check character, x or X, full-width digits."""
+    from relief_cli.values import id_check_digit
+
+    region = draw(st.one_of(st.integers(110000, 659999), st.integers(0, 999999))).__format__("06d")
+    birth = draw(st.one_of(
+        st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)).map(lambda d: f"{d:%Y%m%d}"),
+        st.sampled_from(["18991231", "21010101", "20230229", "20240229", "21000229", "20000229", "20261301", "20260100"]),
+    ))
+    first17 = region + birth + draw(st.integers(0, 999)).__format__("03d")
+    right = id_check_digit(first17)
+    last = draw(st.one_of(st.just(right), st.sampled_from("0123456789Xx")))
+    text = first17 + last
+    if draw(st.integers(0, 9)) == 0:
+        text = text.replace("1", "１", 1)  # a full-width digit: still normalisable
+    return text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.booleans(), st.lists(st.one_of(id_like(), cells), min_size=1, max_size=80))
+def test_id_columns_checked_all_at_once_equal_plain_conversion(required, column):
+    check_column(Column(converter("id", CONFIG), "id", required), "id", required, column)
