@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress, islice, repeat
-from operator import not_
+from operator import is_, not_
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -363,7 +363,7 @@ class Column:
         values = list(map(self.memo.get, cells, repeat(_MISS, len(cells))))
         if _MISS not in values:
             return values
-        self._convert(cells, values, [i for i, v in enumerate(values) if v is _MISS], bad)
+        self._convert(cells, values, list(compress(range(len(values)), map(is_, values, repeat(_MISS)))), bad)
         self._adapt(len(cells))
         return values
 
@@ -382,16 +382,19 @@ class Column:
                     distinct[cell] = self._value(cell)
             found = list(map(distinct.__getitem__, pending))
             if self.memoise and len(self.memo) < MEMO_LIMIT:
-                # A number equal to 0 or 1 stays out, so a later True or False cannot hit it.
-                self.memo.update(
-                    (c, v) for c, v in distinct.items() if v is not _BAD and (c.__class__ is str or c not in (0, 1))
-                )
+                if _BAD not in found and set(map(type, distinct)) == {str}:
+                    self.memo.update(distinct)
+                else:
+                    # A number equal to 0 or 1 stays out, so a later True or False cannot hit it.
+                    self.memo.update(
+                        (c, v) for c, v in distinct.items() if v is not _BAD and (c.__class__ is str or c not in (0, 1))
+                    )
         for i, value in zip(missing, found):
-            if value is _BAD:
+            values[i] = value
+        if _BAD in found:
+            for i in compress(missing, map(is_, found, repeat(_BAD))):
                 values[i] = None
                 bad.add(i)
-            else:
-                values[i] = value
 
     def _adapt(self, looked: int) -> None:
         """A column of mostly unique values (settlement numbers, amounts) gains nothing from a memo."""
