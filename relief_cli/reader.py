@@ -4,8 +4,8 @@ The format is decided by the file's bytes, not its name, so a CSV renamed .xlsx
 or a password-protected workbook is reported plainly instead of crashing.
 
 xlsx sheets are streamed row by row (python-calamine-plus, a fork of python-calamine
-that adds streaming): memory stays flat however long the sheet, and the parser and
-the writer work on the first rows while calamine is still reading the rest. Legacy
+that adds streaming): memory stays flat however long the sheet, and the writer starts
+on the first chunks while the rest are still being read. Legacy
 xls, ods and xlsb have no streaming reader, so their sheets are loaded whole with
 python-calamine.
 """
