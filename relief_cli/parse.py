@@ -1,25 +1,27 @@
 """Turning one export file into normalised rows and rejects: no database, no printing.
 
-This runs in a worker process (see importer.py), so it must only send plain data
-back. The per-row loop is the hot path of a city-scale import: each column gets a
-memoised converter (the same ID, date, hospital or amount repeats across rows),
-and blank rows, total rows and the reasons of a rejected row are only worked out
-for rows that fail the fast path.
+This runs in a worker process, or for the last file in the writer (see importer.py),
+so it only sends plain data. Normalising is the hot path of a city-scale import and
+works a column of a chunk at a time: numeric amounts and new IDs through numpy,
+unique ASCII text through C-level maps, repeated values (dates, hospitals, names)
+through a memo, and the rest once per distinct value. Blank rows, total rows and
+the reasons of a rejected row are only worked out for rows that fail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from itertools import compress, islice, repeat
 from operator import is_, not_
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .config import Config, SourceSpec
-from .reader import Sheet, column_letter, open_file
+from .reader import column_letter, open_file
 from .values import (
     ValueProblem,
+    canonical_ids,
     is_blank,
     normalize_header,
     normalize_id,
@@ -272,42 +274,8 @@ WHOLE: dict[str, Callable[[Sequence[Any]], tuple[list[Any], list[int]] | None]] 
     "name": _all_text,
 }
 _BAD = object()
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = b"10X98765432"
-_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def _canonical_ids(cells: list[Any]) -> Iterator[tuple[str, str]]:
-    """(cell, cell) for each cell that is already a valid canonical 18-character ID, checked
-    with numpy all at once: digits, region, birth date (1900-2100) and check digit, exactly as
-    normalize_id does. Every other cell is left to normalize_id and its reasons."""
-    import numpy as np
-
-    ids = [c for c in cells if c.__class__ is str and len(c) == 18]
-    joined = "".join(ids)
-    if not ids or not joined.isascii():
-        ids = [c for c in ids if c.isascii()]
-        joined = "".join(ids)
-        if not ids:
-            return iter(())
-    chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(len(ids), 18)
-    digits = chars.astype(np.int64) - 48
-    first17 = digits[:, :17]
-    ok = ((first17 >= 0) & (first17 <= 9)).all(axis=1) & (digits[:, 0] >= 1) & (digits[:, 0] <= 8)
-    check = np.frombuffer(_ID_CHECK, dtype=np.uint8)[(first17 @ np.array(_ID_WEIGHTS)) % 11]
-    ok &= check == chars[:, 17]
-    year = digits[:, 6] * 1000 + digits[:, 7] * 100 + digits[:, 8] * 10 + digits[:, 9]
-    month = digits[:, 10] * 10 + digits[:, 11]
-    day = digits[:, 12] * 10 + digits[:, 13]
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    last = np.array(_MONTH_DAYS)[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    ok &= (year >= 1900) & (year <= 2100) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= last)
-    valid = list(compress(ids, ok.tolist()))
-    return zip(valid, valid)
-
-
 # Converters of many distinct cells at once: (cell, value) for the cells they could do.
-BATCH: dict[str, Callable[[list[Any]], Iterable[tuple[Any, Any]]]] = {"id": _canonical_ids}
+BATCH: dict[str, Callable[[list[Any]], Iterable[tuple[Any, Any]]]] = {"id": canonical_ids}
 
 
 class Column:
