@@ -3,8 +3,9 @@
 Files are parsed in worker processes (parse.py) while this process writes: a worker
 reads and normalises one file and streams chunks of rows back; the writer merges
 each chunk by natural key inside the file's transaction. Two workers keep both
-cores busy, and a worker that crashes or runs out of its memory cap on a hostile
-file takes only that file down. Rejected rows are kept, with their original cells
+cores busy; the last file, when it is parsed alone, is only read by its worker and
+normalised here, so the writer does not sit waiting. A worker that crashes or runs
+out of its memory cap on a hostile file takes only that file down. Rejected rows are kept, with their original cells
 and a Chinese reason, in a rejects workbook beside the database.
 """
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .parse import FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetStart, parse_file
+from .parse import FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
 from .privacy import private_open
 from .reader import SUPPORTED_SUFFIXES, FileProblem
 from .store import Store
@@ -316,7 +317,7 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
     digest = _sha256(path)
     results: dict[int, SheetResult] = {}
     headers: dict[int, Header] = {}
-    parsers: dict[int, Any] = {}  # sheets that arrive raw, normalised here
+    parsers: dict[int, SheetParser] = {}  # sheets that arrive raw, normalised here
     state = FileParse(store.config)
     rejects: list[tuple[Header, Reject]] = []
     bulk: dict[str, bool] = {}
