@@ -187,3 +187,21 @@ def test_folder_import_takes_supported_files_in_order(store, tmp_path):
     report = import_paths(store, [folder])
     assert [os.path.basename(s.file) for s in report.sheets] == ["a.csv", "b.xlsx"]
     assert store.count("deaths") == 2
+
+
+def test_cells_right_of_the_last_titled_column_are_not_read(store, tmp_path):
+    path = medical_book(tmp_path / "m.xlsx", [
+        ["S1", ID1, "测一", "2026-03-01", "住院", 50, "甲医院"],
+        ["S2", "", "测二", "2026-03-01", "门诊", 5, "乙医院"],
+    ])
+    wb = openpyxl.load_workbook(path)
+    ws = wb["结算明细"]
+    ws.cell(row=4, column=12, value="随手记的备注")  # far right of the header, no title above it
+    ws.cell(row=5, column=12, value=12345)
+    wb.save(path)
+    result = only(import_paths(store, [path]))
+    assert (result.rows, result.imported, result.rejected) == (2, 1, 1)
+    sheet = python_calamine.CalamineWorkbook.from_path(result.rejects_file).get_sheet_by_name("结算明细").to_python()
+    assert sheet[0] == [*MEDICAL_HEADER, "拒收原因", "原工作表", "原行号"]
+    assert sheet[1][:len(MEDICAL_HEADER)] == ["S2", "", "测二", "2026-03-01", "门诊", 5.0, "乙医院"]
+    assert sheet[1][len(MEDICAL_HEADER):] == ["「身份证号」列（B列）：必填项为空", "结算明细", 5.0]
