@@ -94,7 +94,7 @@ def open_file(path: Path) -> list[Sheet]:
     if head.startswith(ZIP_MAGIC):
         names = _check_zip(path)
         if "xl/workbook.xml" in names:
-            return _streamed(path)
+            return _calamine(path, "xlsx", streamed=True)
         return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
@@ -180,19 +180,21 @@ def _looks_like_text(path: Path) -> bool:
     return False
 
 
-def _calamine(path: Path, kind: str) -> list[Sheet]:
+def _calamine(path: Path, kind: str, streamed: bool = False) -> list[Sheet]:
+    """The workbook's worksheets: streamed (xlsx/xlsm) or loaded whole on first read."""
+    lib = python_calamine_plus if streamed else python_calamine
     try:
-        wb = python_calamine.CalamineWorkbook.from_path(str(path))
+        wb = lib.CalamineWorkbook.from_path(str(path))
         metas = wb.sheets_metadata
     except BaseException as e:  # calamine raises several error types, and pyo3 panics are BaseException
         _reraise_interrupts(e)
         raise FileProblem(f"文件已损坏或不完整，无法作为 {kind} 工作簿读取") from None
-    sheets = []
-    for meta in metas:
-        if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
-            continue
-        hidden = meta.visible != python_calamine.SheetVisibleEnum.Visible
-        sheets.append(_CalamineSheet(wb, meta.name, hidden))
+    make = _StreamedSheet if streamed else _CalamineSheet
+    sheets: list[Sheet] = [
+        make(wb, meta.name, meta.visible != lib.SheetVisibleEnum.Visible)
+        for meta in metas
+        if meta.typ == lib.SheetTypeEnum.WorkSheet
+    ]
     if not sheets:
         raise FileProblem("工作簿中没有工作表")
     return sheets
@@ -233,24 +235,6 @@ def _cut(rows: Iterator[list[Any]], width: int | None) -> Iterator[list[Any]]:
     if width is None:
         return rows
     return (row if len(row) <= width else row[:width] for row in rows)
-
-
-def _streamed(path: Path) -> list[Sheet]:
-    """An xlsx/xlsm workbook whose sheets are streamed (see the module docstring)."""
-    try:
-        wb = python_calamine_plus.CalamineWorkbook.from_path(str(path))
-        metas = wb.sheets_metadata
-    except BaseException as e:
-        _reraise_interrupts(e)
-        raise FileProblem("文件已损坏或不完整，无法作为 xlsx 工作簿读取") from None
-    sheets: list[Sheet] = [
-        _StreamedSheet(wb, meta.name, meta.visible != python_calamine_plus.SheetVisibleEnum.Visible)
-        for meta in metas
-        if meta.typ == python_calamine_plus.SheetTypeEnum.WorkSheet
-    ]
-    if not sheets:
-        raise FileProblem("工作簿中没有工作表")
-    return sheets
 
 
 class _StreamedSheet(Sheet):
