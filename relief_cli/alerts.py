@@ -39,6 +39,41 @@ LEFT JOIN src_population hd ON a.subject = 'household' AND hd._id = (
 """
 
 
+class NoMatch(Exception):
+    """A filter names something the database does not know; the message lists candidates."""
+
+
+def check_filter(store: Store, f: AlertFilter) -> None:
+    """A community, grid, rule or model that matches nothing is a mistake, not an empty list.
+
+    Names are looked up among the grid table and the alerts themselves, so a community
+    that exists but has no alerts still lists (empty), while a typo is reported.
+    """
+    rules = store.config.rules
+    checks = [
+        ("社区（村）", f.community, "SELECT community FROM src_grids UNION SELECT community FROM alerts", set()),
+        ("网格", f.grid, "SELECT grid FROM src_grids UNION SELECT grid FROM alerts", set()),
+        ("模型", f.family, "SELECT family FROM alerts", {r.family for r in rules}),
+    ]
+    for label, given, sql, also in checks:
+        if given is not None:
+            names = sorted({r[0] for r in store.conn.execute(sql) if r[0]} | also)
+            if not any(given in n for n in names):
+                raise NoMatch(_not_found(label, given, names))
+    if f.rule is not None and not any(f.rule in (r.id, r.name) for r in rules):
+        raise NoMatch(_not_found("规则", f.rule, [r.id for r in rules]))
+
+
+def _not_found(label: str, given: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(given, names, n=5, cutoff=0.3) or names[:8]
+    if not names:
+        return f"找不到{label}「{given}」（数据库中还没有{label}数据）"
+    more = "等" if len(close) < len(names) else ""
+    return f"找不到{label}「{given}」，可选的有：{'、'.join(close)}{more}"
+
+
 def filter_sql(f: AlertFilter, params: dict[str, Any]) -> str:
     parts = []
     if f.community:

@@ -193,6 +193,8 @@ def build_checklist(
         hh.reasons.sort(key=lambda r: (KIND_ORDER[r.kind], r.alert_id or 0))
         hh.questions = tailored_questions(store, {r.rule for r in hh.reasons if r.rule})
     result = [gl for gl in grids.values() if grid is None or grid in gl.grid]
+    if not result and grid is not None:
+        raise CommunityNotFound(f"{name}没有名称含「{grid}」的网格，该社区的网格有：{'、'.join(grids) or '（无）'}")
     for gl in result:
         gl.households.sort(key=lambda h: (h.due_on or "", h.hukou_no))
     return Checklist(name, as_of.isoformat(), result, tailored_questions(store, set()))

@@ -1,92 +1,214 @@
-"""The `relief` command: parse options, call one service, render. Heavy modules load lazily."""
+"""The `relief` command: parse options, call one service, render. Heavy modules load lazily.
+
+Everything an officer reads is Chinese, including what click and typer would print
+in English: help pages and usage errors are rendered by usage.py, and option values
+that click would check (numbers, choices) are checked here, with Chinese messages,
+accepting the Chinese words the tables show as well as the English keys.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
+from . import __version__
+from .usage import has_cjk, render_help, usage_error_text
+
+# click's exceptions, whichever copy of click this typer uses (its own since typer 0.2x).
+_CLICK_ERRORS = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+UsageError = _CLICK_ERRORS["UsageError"]
+
+
+class ReliefCommand(TyperCommand):
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        formatter.write(render_help(self, ctx) + "\n")
+
+
+class ReliefGroup(TyperGroup):
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        formatter.write(render_help(self, ctx) + "\n")
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and self.get_command(ctx, name) is None and not name.startswith("-"):
+            raise UsageError(f"没有命令「{name}」，可用的命令：{'、'.join(self.list_commands(ctx))}", ctx=ctx)
+        return super().resolve_command(ctx, args)
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """Usage errors as one Chinese line with exit 2; a closed pipe (`| head`) ends quietly."""
+        _tolerant_console()
+        try:
+            code = super().main(args=args, prog_name="relief", complete_var=complete_var, standalone_mode=False, **extra)
+        except UsageError as e:
+            ctx = getattr(e, "ctx", None)
+            if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                print(ctx.get_help())
+                sys.exit(0)
+            where = ctx.command_path if ctx is not None else "relief"
+            _stderr(f"错误：{usage_error_text(e)}。用 {where} -h 查看用法。")
+            sys.exit(2)
+        except _CLICK_ERRORS["ClickException"] as e:  # what is left of click's errors: none a user can cause
+            _stderr("错误：命令无法执行" + (f"：{e.message}" if has_cjk(e.message) else "。"))
+            sys.exit(1)
+        except typer.Abort:
+            _stderr("已取消。")
+            sys.exit(1)
+        except BrokenPipeError:
+            _quiet_closed_stdout()
+            sys.exit(1)
+        except OSError as e:
+            if os.name == "nt" and e.errno == errno.EINVAL:  # Windows reports a closed pipe this way
+                _quiet_closed_stdout()
+                sys.exit(1)
+            raise
+        if standalone_mode:
+            sys.exit(code if isinstance(code, int) else 0)
+        return code
+
+
+def _tolerant_console() -> None:
+    """A console in another code page (chcp 936, output redirected to a file) gets '?' for a
+    character it cannot show, never a UnicodeEncodeError halfway through a table."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding and not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _quiet_closed_stdout() -> None:
+    """The reader went away (`relief alerts | head`): nothing more to say, and no error at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
+    cls=ReliefGroup,
     help="relief：社会救助“政策找人”工具。导入各部门数据、运行预警模型、跟踪网格员走访。",
     no_args_is_help=True,
     add_completion=False,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
-rules_app = typer.Typer(help="检查规则配置文件 rules.yaml。", no_args_is_help=True)
+rules_app = typer.Typer(cls=ReliefGroup, help="规则文件 rules.yaml：检查，或生成一份可编辑的副本。", no_args_is_help=True,
+                        rich_markup_mode=None, context_settings=CONTEXT)
 app.add_typer(rules_app, name="rules")
 
 
+def command(name: str) -> Any:
+    return app.command(name, cls=ReliefCommand)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"relief {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _private_files() -> None:
-    """Everything relief creates (database, -wal/-shm, exports) is owner-only."""
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="显示版本号并退出。", is_eager=True, callback=_show_version)] = False,
+) -> None:
+    """Everything relief creates (database, -wal/-shm, exports) is owner-only where the system has modes."""
     os.umask(0o077)
 
 
-class Fmt(str, Enum):
-    table = "table"
-    json = "json"
-
-
-DbOpt = Annotated[Path, typer.Option("--db", help="数据库文件路径。")]
-RulesOpt = Annotated[Optional[Path], typer.Option("--rules", help="规则文件路径（默认：当前目录的 rules.yaml，没有则用内置规则）。")]
-AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="统计截止日期 YYYY-MM-DD（默认：今天）。")]
+DbOpt = Annotated[Path, typer.Option("--db", metavar="数据库", help="数据库文件路径。")]
+RulesOpt = Annotated[Optional[Path], typer.Option("--rules", metavar="规则文件",
+                                                  help="规则文件路径（默认：当前文件夹的 rules.yaml，没有则用内置规则）。")]
+AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", metavar="日期", help="统计截止日期 YYYY-MM-DD（默认：今天）。")]
+FutureOpt = Annotated[bool, typer.Option("--allow-future", help="允许 --as-of 晚于今天（试算未来的期限时用）。")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="出错时显示技术细节（调用栈）。")]
 ShowPiiOpt = Annotated[bool, typer.Option("--show-pii", help="显示完整身份证号、电话和姓名（会记入审计表）。")]
-FmtOpt = Annotated[Fmt, typer.Option("--format", help="输出格式：table 或 json。")]
+FmtOpt = Annotated[str, typer.Option("--format", metavar="格式", help="输出格式：table（表格）或 json。")]
+ListFmtOpt = Annotated[str, typer.Option("--format", metavar="格式", help="输出格式：table（表格）、json 或 csv。")]
+XlsxOpt = Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="同时导出为 Excel 工作簿。")]
+FORMATS = {"table": "表格", "json": "json"}
+LIST_FORMATS = {**FORMATS, "csv": "csv"}
+
+
+class UsageProblem(Exception):
+    """A bad option value detected by a command (Chinese message); exit 2 like click's own."""
+
+
+class DataProblem(Exception):
+    """The command was used right but cannot do its job on this data (Chinese message); exit 1."""
 
 
 @contextmanager
 def _errors(verbose: bool) -> Iterator[None]:
-    """Known problems become one Chinese line and exit 1; others too, unless --verbose."""
+    """Known problems become one Chinese line; others too, unless --verbose."""
+    from .alerts import NoMatch
     from .config import ConfigError
+    from .privacy import OutputProblem
     from .store import StoreError
 
     try:
         yield
-    except typer.Exit:
+    except (typer.Exit, BrokenPipeError):
         raise
     except ConfigError as e:
-        from .render import err
-
-        err.print("规则文件有误：")
+        _stderr("规则文件有误：")
         for p in e.problems:
-            err.print(f"  {p}", markup=False)
+            _stderr(f"  {p}")
         raise typer.Exit(1) from None
-    except (StoreError, UsageProblem) as e:
-        from .render import err
-
-        err.print(f"错误：{e}", markup=False)
+    except UsageProblem as e:
+        _stderr(f"错误：{e}")
+        raise typer.Exit(2) from None
+    except (StoreError, DataProblem, NoMatch, OutputProblem) as e:
+        _stderr(f"错误：{e}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        from .render import err
-
-        err.print("已中断，本次未完成的文件没有写入数据库。")
+        _stderr("已中断，本次未完成的文件没有写入数据库。")
         raise typer.Exit(130) from None
     except Exception as e:
         if verbose:
             raise
-        from .render import err
-
         # The message of an unexpected error may quote a cell: show only its type.
-        err.print(f"内部错误（{type(e).__name__}）。请加 --verbose 重试以查看详情，并报告给维护人员。", markup=False)
+        _stderr(f"内部错误（{type(e).__name__}）。请加 --verbose 重试以查看详情，并报告给维护人员。")
         raise typer.Exit(1) from None
 
 
-class UsageProblem(Exception):
-    """A bad option value detected by a command (Chinese message)."""
+def _choice(value: str, option: str, choices: dict[str, str]) -> str:
+    """The English key or the Chinese word the tables show (`--status 待走访` = `--status open`)."""
+    for key, label in choices.items():
+        if value in (key, label):
+            return key
+    listed = "、".join(f"{k}（{v}）" if v != k else k for k, v in choices.items())
+    raise UsageProblem(f"{option} 不能是「{value}」，可选：{listed}")
 
 
-def _as_of(value: str | None, option: str = "--as-of") -> dt.date:
+def _number(value: str | None, option: str, minimum: int | None = None) -> int | None:
     if value is None:
-        return dt.date.today()
+        return None
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise UsageProblem(f"{option} 应为整数，而不是「{value}」") from None
+    if minimum is not None and number < minimum:
+        raise UsageProblem(f"{option} 不能小于 {minimum}（给的是 {number}）")
+    return number
+
+
+def _date(value: str, option: str) -> dt.date:
     from .values import ValueProblem, parse_date
 
     try:
@@ -95,41 +217,88 @@ def _as_of(value: str | None, option: str = "--as-of") -> dt.date:
         raise UsageProblem(f"{option} 日期无法识别：{value}（应为 YYYY-MM-DD）") from None
 
 
-def _open_store(db: Path, rules: Path | None) -> Any:
-    from .config import load_config
+def _as_of(value: str | None, option: str = "--as-of", allow_future: bool = False) -> dt.date:
+    today = dt.date.today()
+    if value is None:
+        return today
+    day = _date(value, option)
+    if day > today and not allow_future:
+        raise UsageProblem(f"{option} {day} 晚于今天（{today}）；确需按未来日期计算时请加 --allow-future")
+    return day
+
+
+def _open_store(db: Path, rules: Path | None, *, create: bool = False, near: tuple[Path, ...] = (),
+                announce: bool = False) -> Any:
+    """Only import and demo create a database; other commands on a missing one say what to do."""
+    from .config import load_config, rules_origin
     from .store import Store
 
-    return Store(db, load_config(rules))
+    if not create and not db.is_file():
+        raise DataProblem(f"数据库 {db} 不存在；先用 relief import 导入数据" if not db.is_dir()
+                          else f"{db} 是一个文件夹，--db 应为数据库文件")
+    origin = rules_origin(rules, (db.resolve().parent, *near))
+    config = load_config(rules)
+    if announce:
+        _stderr(f"规则：{'内置规则' if origin.builtin else origin.path}")
+        for other in origin.unused:
+            _stderr(f"注意：{other} 存在但没有使用（当前文件夹没有 rules.yaml）；要用它，请加 --rules {other}")
+    return Store(db, config)
 
 
-@app.command("import")
+def _warn_unknown_years(store: Any, *days: dt.date) -> None:
+    """Due dates in a year whose official schedule is not known yet would silently skip its holidays."""
+    from .workdays import WorkCalendar
+
+    calendar = WorkCalendar.from_settings(store.config.settings.calendar)
+    for year in sorted({d.year for d in days}):
+        if not calendar.knows_year(year):
+            _stderr(f"注意：已安装的节假日日历还没有 {year} 年的放假和调休安排，{year} 年的工作日暂按周一至周五计算；"
+                    f"国务院公布后，请在 rules.yaml 的 calendar 下补充 holidays（放假日）和 workdays（调休上班日）。")
+
+
+def _horizon(day: dt.date) -> dt.date:
+    """The latest date a due date counted from `day` can fall on (5 working days, with a long holiday)."""
+    return day + dt.timedelta(days=21)
+
+
+def _output(path: Path | None) -> None:
+    if path is not None:
+        from .privacy import check_output
+
+        check_output(path)
+
+
+@command("import")
 def import_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="要导入的文件或文件夹（.xlsx / .xls / .csv）。", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(metavar="文件或文件夹", help="要导入的文件或文件夹（.xlsx / .xls / .csv）。",
+                                                show_default=False)],
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
-    source: Annotated[Optional[str], typer.Option("--source", help="强制按指定来源导入（如 medical），不自动识别。")] = None,
-    fmt: FmtOpt = Fmt.table,
+    source: Annotated[Optional[str], typer.Option("--source", metavar="来源",
+                                                  help="强制按指定来源导入（如 medical 或 医保结算），不自动识别。")] = None,
+    fmt: FmtOpt = "table",
     verbose: VerboseOpt = False,
 ) -> None:
     """导入各部门导出的表格：自动识别来源，规范化数值，拒收行写入拒收明细工作簿。"""
     from .importer import import_paths
-    from .render import err, import_summary, out, print_json
+    from .render import import_summary, out, print_json
 
     with _errors(verbose):
-        store = _open_store(db, rules)
-        if source is not None and source not in store.config.sources:
-            raise UsageProblem(f"未知的数据来源 {source}，可选：{', '.join(store.config.sources)}")
-        with _progress(enabled=fmt == Fmt.table) as progress:
+        fmt = _choice(fmt, "--format", FORMATS)
+        store = _open_store(db, rules, create=True, near=tuple(p.resolve().parent for p in paths), announce=True)
+        if source is not None:
+            source = _choice(source, "--source", {k: v.label for k, v in store.config.sources.items()})
+        with _progress(enabled=fmt == "table") as progress:
             report = import_paths(store, paths, source=source, progress=progress)
         if report.sheets and any(s.rejects_file for s in report.sheets):
             store.audit("import:rejects", {"paths": [str(p) for p in paths]}, sum(s.rejected for s in report.sheets), False,
                         ";".join(sorted({s.rejects_file for s in report.sheets if s.rejects_file})))
-        if fmt == Fmt.json:
+        if fmt == "json":
             print_json([s.as_dict() for s in report.sheets])
         else:
             out.print(import_summary(report, {k: v.label for k, v in store.config.sources.items()}))
         for f in report.failures:
-            err.print(f"无法导入 {f.file}：{f.reason}", markup=False)
+            _stderr(f"无法导入 {f.file}：{f.reason}")
         if report.failures:
             raise typer.Exit(1)
 
@@ -156,17 +325,12 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield update
 
 
-class ListFmt(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-@app.command("scan")
+@command("scan")
 def scan_cmd(
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
+    allow_future: FutureOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只计算不写入：按规则列出将产生多少预警、与库中已有的差异。")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -176,94 +340,108 @@ def scan_cmd(
     from .scan import scan
 
     with _errors(verbose):
-        store = _open_store(db, rules)
-        day = _as_of(as_of)
+        day = _as_of(as_of, allow_future=allow_future)
+        store = _open_store(db, rules, announce=True)
+        _warn_unknown_years(store, day, _horizon(day))
         result = scan_dry_run(store, day) if dry_run else scan(store, day)
         out.print(scan_summary(result))
 
 
-@app.command("alerts")
+STATUSES = {"open": "待走访", "closed": "已办结"}
+
+
+@command("alerts")
 def alerts_cmd(
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
-    community: Annotated[Optional[str], typer.Option("--community", help="社区（村）名称，可只写一部分，如 金口岭。")] = None,
-    grid: Annotated[Optional[str], typer.Option("--grid", help="网格名称（可只写一部分）。")] = None,
-    rule: Annotated[Optional[str], typer.Option("--rule", help="规则编号或名称。")] = None,
-    family: Annotated[Optional[str], typer.Option("--family", help="模型：支出骤增 / 收入骤减 / 收入不稳定 / 类别升级。")] = None,
-    status: Annotated[Optional[str], typer.Option("--status", help="状态：open（待走访）或 closed（已办结）。")] = None,
-    fmt: Annotated[ListFmt, typer.Option("--format", help="输出格式：table、json 或 csv。")] = ListFmt.table,
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="同时导出为 Excel 工作簿。")] = None,
+    community: Annotated[Optional[str], typer.Option("--community", metavar="社区", help="社区（村）名称，可只写一部分，如 金口岭。")] = None,
+    grid: Annotated[Optional[str], typer.Option("--grid", metavar="网格", help="网格名称（可只写一部分）。")] = None,
+    rule: Annotated[Optional[str], typer.Option("--rule", metavar="规则", help="规则编号或名称。")] = None,
+    family: Annotated[Optional[str], typer.Option("--family", metavar="模型", help="模型：支出骤增 / 收入骤减 / 收入不稳定 / 类别升级。")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", metavar="状态", help="状态：待走访（open）或 已办结（closed）。")] = None,
+    fmt: ListFmtOpt = "table",
+    xlsx: XlsxOpt = None,
     with_refs: Annotated[bool, typer.Option("--with-refs", help="json 输出中附上每条预警的来源记录（文件、工作表、行号）。")] = False,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """列出预警（未分派的排在最前）。"""
-    from .alerts import AlertFilter, list_alerts
+    from .alerts import AlertFilter, check_filter, list_alerts
     from .privacy import Masker
     from .render import alerts_table, out, print_csv, print_json, write_alerts_xlsx
 
     with _errors(verbose):
-        if status is not None and status not in ("open", "closed"):
-            raise UsageProblem("--status 只能是 open 或 closed")
+        fmt = _choice(fmt, "--format", LIST_FORMATS)
+        status = _choice(status, "--status", STATUSES) if status is not None else None
+        _output(xlsx)
         store = _open_store(db, rules)
         flt = AlertFilter(community=community, grid=grid, rule=rule, family=family, status=status)
-        rows = list_alerts(store, flt, Masker(show_pii), with_refs=with_refs and fmt == ListFmt.json)
-        if fmt == ListFmt.json:
+        check_filter(store, flt)
+        rows = list_alerts(store, flt, Masker(show_pii), with_refs=with_refs and fmt == "json")
+        if show_pii or xlsx is not None or fmt != "table":
+            store.audit("alerts", {**flt.as_dict(), "format": fmt}, len(rows), show_pii, str(xlsx) if xlsx else None)
+        if fmt == "json":
             print_json(rows)
-        elif fmt == ListFmt.csv:
+        elif fmt == "csv":
             print_csv(rows)
         else:
             out.print(alerts_table(rows))
         if xlsx is not None:
             write_alerts_xlsx(xlsx, rows)
             out.print(f"已导出 {len(rows)} 条预警到 {xlsx}")
-        if show_pii or xlsx is not None or fmt != ListFmt.table:
-            store.audit("alerts", {**flt.as_dict(), "format": fmt.value}, len(rows), show_pii, str(xlsx) if xlsx else None)
 
 
-@app.command("overdue")
+@command("overdue")
 def overdue_cmd(
-    days: Annotated[Optional[int], typer.Option("--days", min=1, help="走访时限（工作日，默认取 rules.yaml 的 visit_working_days）。")] = None,
+    days: Annotated[Optional[str], typer.Option("--days", metavar="天数", help="走访时限（工作日，默认取 rules.yaml 的 visit_working_days）。")] = None,
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
-    community: Annotated[Optional[str], typer.Option("--community", help="只看这个社区（村），可只写一部分。")] = None,
-    fmt: FmtOpt = Fmt.table,
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出工作簿，每个乡镇（街道）一张表，便于下发。")] = None,
+    allow_future: FutureOpt = False,
+    community: Annotated[Optional[str], typer.Option("--community", metavar="社区", help="只看这个社区（村），可只写一部分。")] = None,
+    fmt: FmtOpt = "table",
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出工作簿，每个乡镇（街道）一张表，便于下发。")] = None,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """超期未走访的预警：按区县 → 乡镇（街道）→ 社区 → 网格员分组。"""
-    from .alerts import AlertFilter
+    from .alerts import AlertFilter, check_filter
     from .overdue import overdue
     from .privacy import Masker
     from .render import out, overdue_table, print_json, write_overdue_xlsx
 
     with _errors(verbose):
-        store = _open_store(db, rules)
-        result = overdue(store, _as_of(as_of), days, AlertFilter(community=community), Masker(show_pii),
-                         with_alerts=fmt == Fmt.json or xlsx is not None)
-        if fmt == Fmt.json:
+        fmt = _choice(fmt, "--format", FORMATS)
+        n = _number(days, "--days", minimum=1)
+        day = _as_of(as_of, allow_future=allow_future)
+        _output(xlsx)
+        store = _open_store(db, rules, announce=True)
+        _warn_unknown_years(store, day)
+        flt = AlertFilter(community=community)
+        check_filter(store, flt)
+        result = overdue(store, day, n, flt, Masker(show_pii), with_alerts=fmt == "json" or xlsx is not None)
+        if show_pii or xlsx is not None or fmt == "json":
+            store.audit("overdue", {"days": result.days, "as_of": result.as_of, "community": community}, len(result.alerts),
+                        show_pii, str(xlsx) if xlsx else None)
+        if fmt == "json":
             print_json(result.alerts)
         else:
             out.print(overdue_table(result))
         if xlsx is not None:
             write_overdue_xlsx(xlsx, result)
             out.print(f"已导出 {len(result.alerts)} 条超期预警到 {xlsx}")
-        if show_pii or xlsx is not None or fmt == Fmt.json:
-            store.audit("overdue", {"days": result.days, "as_of": result.as_of, "community": community}, len(result.alerts),
-                        show_pii, str(xlsx) if xlsx else None)
 
 
-@app.command("outcome")
+@command("outcome")
 def outcome_cmd(
-    result: Annotated[str, typer.Option("--result", help="走访结果：纳入救助 / 转办 / 不符合条件 / 无法联系 / 已在保无需处理。", show_default=False)],
-    handler: Annotated[str, typer.Option("--handler", help="走访人（经办人）。", show_default=False)],
-    alert_ids: Annotated[Optional[list[int]], typer.Argument(help="预警编号（可多个）。", show_default=False)] = None,
-    household: Annotated[Optional[str], typer.Option("--household", help="按户登记：该户所有待走访预警一并办结。")] = None,
-    detail: Annotated[Optional[str], typer.Option("--detail", help="纳入救助时填救助类型（低保、特困、临时救助…），转办时填部门。")] = None,
-    visit_date: Annotated[Optional[str], typer.Option("--date", help="走访日期 YYYY-MM-DD（默认今天）。")] = None,
-    note: Annotated[Optional[str], typer.Option("--note", help="备注。")] = None,
+    result: Annotated[str, typer.Option("--result", metavar="结果", help="走访结果：纳入救助 / 转办 / 不符合条件 / 无法联系 / 已在保无需处理。",
+                                        show_default=False)],
+    handler: Annotated[str, typer.Option("--handler", metavar="姓名", help="走访人（经办人）。", show_default=False)],
+    alert_ids: Annotated[Optional[list[str]], typer.Argument(metavar="预警编号", help="预警编号（可多个）。", show_default=False)] = None,
+    household: Annotated[Optional[str], typer.Option("--household", metavar="户号", help="按户登记：该户所有待走访预警一并办结。")] = None,
+    detail: Annotated[Optional[str], typer.Option("--detail", metavar="类型或部门", help="纳入救助时填救助类型（低保、特困、临时救助…），转办时填部门。")] = None,
+    visit_date: Annotated[Optional[str], typer.Option("--date", metavar="日期", help="走访日期 YYYY-MM-DD（默认今天）。")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", metavar="备注", help="备注。")] = None,
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     verbose: VerboseOpt = False,
@@ -273,26 +451,27 @@ def outcome_cmd(
     from .render import out
 
     with _errors(verbose):
+        ids = [_number(a, "预警编号", minimum=1) for a in alert_ids or []]
+        day = _as_of(visit_date, "--date")
         store = _open_store(db, rules)
-        ids = list(alert_ids or [])
         if household:
             ids += household_alerts(store, household)
             if not ids:
-                raise UsageProblem(f"户号 {household} 没有待走访的预警")
+                raise DataProblem(f"户号 {household} 没有待走访的预警")
         if not ids:
             raise UsageProblem("请给出预警编号，或用 --household 指定户号")
         try:
-            changed = record_outcome(store, ids, Outcome(result, _as_of(visit_date, "--date"), handler, detail, note))
+            changed = record_outcome(store, ids, Outcome(result, day, handler, detail, note))
         except OutcomeProblem as e:
-            raise UsageProblem(str(e)) from None
+            raise DataProblem(str(e)) from None
         out.print(f"已登记走访结果「{result}」，办结预警 {changed} 条（编号 {'、'.join(map(str, ids))}）。")
 
 
-@app.command("reopen")
+@command("reopen")
 def reopen_cmd(
-    alert_id: Annotated[int, typer.Argument(help="预警编号。", show_default=False)],
-    handler: Annotated[str, typer.Option("--handler", help="经办人。")] = "",
-    note: Annotated[Optional[str], typer.Option("--note", help="重新打开的原因。")] = None,
+    alert_id: Annotated[str, typer.Argument(metavar="预警编号", help="预警编号。", show_default=False)],
+    handler: Annotated[str, typer.Option("--handler", metavar="姓名", help="经办人。")] = "",
+    note: Annotated[Optional[str], typer.Option("--note", metavar="原因", help="重新打开的原因。")] = None,
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     verbose: VerboseOpt = False,
@@ -302,20 +481,21 @@ def reopen_cmd(
     from .render import out
 
     with _errors(verbose):
+        number = _number(alert_id, "预警编号", minimum=1)
         store = _open_store(db, rules)
         try:
-            reopen(store, alert_id, handler, note)
+            reopen(store, number, handler, note)
         except OutcomeProblem as e:
-            raise UsageProblem(str(e)) from None
-        out.print(f"预警 {alert_id} 已重新打开。")
+            raise DataProblem(str(e)) from None
+        out.print(f"预警 {number} 已重新打开。")
 
 
-@app.command("history")
+@command("history")
 def history_cmd(
-    alert_id: Annotated[int, typer.Argument(help="预警编号。", show_default=False)],
+    alert_id: Annotated[str, typer.Argument(metavar="预警编号", help="预警编号。", show_default=False)],
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
-    fmt: FmtOpt = Fmt.table,
+    fmt: FmtOpt = "table",
     verbose: VerboseOpt = False,
 ) -> None:
     """查看一条预警的办理历史。"""
@@ -323,35 +503,34 @@ def history_cmd(
     from .render import out, print_json, table
 
     with _errors(verbose):
+        fmt = _choice(fmt, "--format", FORMATS)
+        number = _number(alert_id, "预警编号", minimum=1)
         store = _open_store(db, rules)
         try:
-            rows = history(store, alert_id)
+            rows = history(store, number)
         except OutcomeProblem as e:
-            raise UsageProblem(str(e)) from None
-        if fmt == Fmt.json:
+            raise DataProblem(str(e)) from None
+        if fmt == "json":
             print_json(rows)
         else:
             labels = {"close": "办结", "reopen": "重新打开"}
-            out.print(table(f"预警 {alert_id} 办理历史", ["时间", "操作", "结果", "类型/部门", "走访日期", "走访人", "备注", "来源"],
+            out.print(table(f"预警 {number} 办理历史", ["时间", "操作", "结果", "类型/部门", "走访日期", "走访人", "备注", "来源"],
                             [[r["recorded_at"], labels[r["action"]], r["outcome"], r["detail"], r["visit_date"], r["handler"],
                               r["note"], r["origin"]] for r in rows]))
 
 
-class ByOpt(str, Enum):
-    rule = "rule"
-    community = "community"
-    month = "month"
+REPORT_GROUPS = {"rule": "规则", "community": "社区", "month": "月份"}
 
 
-@app.command("report")
+@command("report")
 def report_cmd(
-    date_from: Annotated[Optional[str], typer.Option("--from", help="起始日期（按推送日期，默认今年 1 月 1 日）。")] = None,
-    date_to: Annotated[Optional[str], typer.Option("--to", help="截止日期（默认今天）。")] = None,
-    by: Annotated[ByOpt, typer.Option("--by", help="分组：rule（规则）、community（社区）或 month（月份）。")] = ByOpt.rule,
+    date_from: Annotated[Optional[str], typer.Option("--from", metavar="日期", help="起始日期（按推送日期，默认今年 1 月 1 日）。")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", metavar="日期", help="截止日期（默认今天）。")] = None,
+    by: Annotated[str, typer.Option("--by", metavar="分组", help="分组：规则（rule）、社区（community）或 月份（month）。")] = "rule",
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
-    fmt: FmtOpt = Fmt.table,
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出含图表的工作簿，可直接用于月报。")] = None,
+    fmt: FmtOpt = "table",
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出含图表的工作簿，可直接用于月报。")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """预警成效月报：推送 → 走访 → 纳入救助，转化率、精确率和超期率。"""
@@ -359,31 +538,35 @@ def report_cmd(
     from .report import funnel
 
     with _errors(verbose):
-        store = _open_store(db, rules)
-        end = _as_of(date_to, "--to")
-        start = _as_of(date_from, "--from") if date_from else dt.date(end.year, 1, 1)
+        fmt = _choice(fmt, "--format", FORMATS)
+        by = _choice(by, "--by", REPORT_GROUPS)
+        end = _date(date_to, "--to") if date_to else dt.date.today()
+        start = _date(date_from, "--from") if date_from else dt.date(end.year, 1, 1)
         if start > end:
             raise UsageProblem("--from 不能晚于 --to")
-        result = funnel(store, start, end, by.value)
-        if fmt == Fmt.json:
+        _output(xlsx)
+        store = _open_store(db, rules)
+        result = funnel(store, start, end, by)
+        if fmt == "json":
             print_json(result.as_dict())
         else:
             out.print(report_table(result))
         if xlsx is not None:
+            store.audit("report", {"from": result.date_from, "to": result.date_to, "by": by}, len(result.rows), False, str(xlsx))
             write_report_xlsx(xlsx, result)
-            store.audit("report", {"from": result.date_from, "to": result.date_to, "by": by.value}, len(result.rows), False, str(xlsx))
             out.print(f"已导出到 {xlsx}")
 
 
-@app.command("checklist")
+@command("checklist")
 def checklist_cmd(
-    community: Annotated[str, typer.Option("--community", help="社区（村）名称，可只写一部分，如 金口岭。")],
-    grid: Annotated[Optional[str], typer.Option("--grid", help="只列这个网格（可只写一部分）。")] = None,
+    community: Annotated[str, typer.Option("--community", metavar="社区", help="社区（村）名称，可只写一部分，如 金口岭。", show_default=False)],
+    grid: Annotated[Optional[str], typer.Option("--grid", metavar="网格", help="只列这个网格（可只写一部分）。")] = None,
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
-    fmt: FmtOpt = Fmt.table,
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="导出可打印、可回收导入的走访清单工作簿。")] = None,
+    allow_future: FutureOpt = False,
+    fmt: FmtOpt = "table",
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出可打印、可回收导入的走访清单工作簿。")] = None,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -393,63 +576,96 @@ def checklist_cmd(
     from .render import checklist_tables, out, print_json
 
     with _errors(verbose):
-        store = _open_store(db, rules)
+        fmt = _choice(fmt, "--format", FORMATS)
+        day = _as_of(as_of, allow_future=allow_future)
+        _output(xlsx)
+        store = _open_store(db, rules, announce=True)
+        _warn_unknown_years(store, day, _horizon(day))
         try:
-            result = build_checklist(store, community, _as_of(as_of), grid=grid, masker=Masker(show_pii))
+            result = build_checklist(store, community, day, grid=grid, masker=Masker(show_pii))
         except CommunityNotFound as e:
-            raise UsageProblem(str(e)) from None
-        if fmt == Fmt.json:
+            raise DataProblem(str(e)) from None
+        households = sum(len(g.households) for g in result.grids)
+        if show_pii or xlsx is not None or fmt == "json":
+            store.audit("checklist", {"community": result.community, "grid": grid, "format": fmt}, households,
+                        show_pii, str(xlsx) if xlsx else None)
+        if fmt == "json":
             print_json(result.as_dict())
         else:
             for renderable in checklist_tables(result):
                 out.print(renderable)
-        households = sum(len(g.households) for g in result.grids)
         if xlsx is not None:
             from .visit_sheet import write_visit_workbook  # openpyxl loads only when a workbook is written
 
             write_visit_workbook(xlsx, result, store.config.settings.outcomes)
             out.print(f"已导出走访清单 {households} 户到 {xlsx}（每个网格一张表，A4 横向打印）")
-        if show_pii or xlsx is not None or fmt == Fmt.json:
-            store.audit("checklist", {"community": result.community, "grid": grid, "format": fmt.value}, households,
-                        show_pii, str(xlsx) if xlsx else None)
 
 
-@rules_app.command("check")
+@rules_app.command("check", cls=ReliefCommand)
 def rules_check(rules: RulesOpt = None, verbose: VerboseOpt = False) -> None:
     """检查规则文件，一次列出全部问题。"""
-    from .config import load_config, resolve_rules_path
+    from .config import load_config, rules_origin
     from .render import out
 
     with _errors(verbose):
+        origin = rules_origin(rules, (Path.cwd(),))
         config = load_config(rules)
         out.print(
-            f"{resolve_rules_path(rules)}：检查通过（{len(config.sources)} 个数据来源，"
+            f"{'内置规则' if origin.builtin else origin.path}：检查通过（{len(config.sources)} 个数据来源，"
             f"{len(config.rules)} 条预警规则，{sum(r.enabled for r in config.rules)} 条启用）。"
         )
 
 
-@app.command("sample")
+@rules_app.command("init", cls=ReliefCommand)
+def rules_init(
+    out_path: Annotated[Path, typer.Option("--out", metavar="文件", help="写到哪里。")] = Path("rules.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="文件已存在时覆盖。")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """把内置规则写成一份可编辑的 rules.yaml（之后在这个文件夹运行的命令都用它）。"""
+    from .config import default_rules_path
+    from .privacy import write_problem
+    from .render import out
+
+    with _errors(verbose):
+        if out_path.is_dir():
+            raise DataProblem(f"{out_path} 是一个文件夹，请写出文件名，例如 {out_path / 'rules.yaml'}")
+        if out_path.exists() and not force:
+            raise DataProblem(f"{out_path} 已存在，没有覆盖；确需覆盖请加 --force")
+        text = default_rules_path().read_text(encoding="utf-8")
+        try:
+            out_path.write_text(text, encoding="utf-8")  # text mode: CRLF on Windows, as Notepad expects
+        except OSError as e:
+            raise write_problem(out_path, e) from None
+        out.print(f"已写出可编辑的规则文件 {out_path}；修改后可用 relief rules check 检查。")
+
+
+@command("sample")
 def sample_cmd(
-    out_dir: Annotated[Path, typer.Option("--out", help="输出文件夹。")],
-    households: Annotated[int, typer.Option("--households", min=1, help="生成的户数。")] = 1200,
-    seed: Annotated[int, typer.Option("--seed", help="随机种子（相同种子生成相同数据）。")] = 7,
+    out_dir: Annotated[Path, typer.Option("--out", metavar="文件夹", help="输出文件夹。", show_default=False)],
+    households: Annotated[str, typer.Option("--households", metavar="户数", help="生成的户数。")] = "1200",
+    seed: Annotated[str, typer.Option("--seed", metavar="种子", help="随机种子（相同种子生成相同数据）。")] = "7",
     verbose: VerboseOpt = False,
 ) -> None:
     """生成一个虚构城市的各部门导出样例（全部为合成数据，不含真实人员）。"""
     from .render import out, table
-    from .sample import generate_city
+    from .sample import STORIES, generate_city
 
     with _errors(verbose):
-        summary = generate_city(out_dir, households=households, seed=seed)
+        count = _number(households, "--households", minimum=len(STORIES))
+        number = _number(seed, "--seed")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise DataProblem(f"{out_dir} 是一个文件，--out 应为文件夹")
+        summary = generate_city(out_dir, households=count, seed=number)
         rows = [[f.path.name, s, n] for f in summary.files for s, n in f.sheets.items()]
         out.print(table(f"已生成 {summary.households:,} 户、{summary.people:,} 人、{summary.records:,} 条记录：{out_dir}",
                         ["文件", "工作表", "行数"], rows, justify_right={"行数"}))
 
 
-@app.command("demo")
+@command("demo")
 def demo_cmd(
-    db: Annotated[Path, typer.Option("--db", help="演示数据库（每次重建，不会碰 relief.db）。")] = Path("relief-demo.db"),
-    data: Annotated[Optional[Path], typer.Option("--data", help="样例数据文件夹（默认 ./sample_data，没有则现场生成）。")] = None,
+    db: Annotated[Path, typer.Option("--db", metavar="数据库", help="演示数据库（每次重建，不会碰 relief.db）。")] = Path("relief-demo.db"),
+    data: Annotated[Optional[Path], typer.Option("--data", metavar="文件夹", help="样例数据文件夹（默认 ./sample_data，没有则现场生成）。")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """用内置样例数据演示完整流程：导入 → 预警 → 走访清单 → 登记结果 → 超期 → 成效。"""
@@ -457,7 +673,6 @@ def demo_cmd(
 
     from .alerts import list_alerts
     from .checklist import build_checklist
-    from .config import load_config
     from .followup import Outcome, record_outcome
     from .importer import import_paths
     from .overdue import overdue
@@ -465,20 +680,21 @@ def demo_cmd(
     from .report import funnel
     from .sample import SAMPLE_AS_OF, STORIES, generate_city
     from .scan import scan
-    from .store import Store
 
     with _errors(verbose):
         if db.resolve() == Path("relief.db").resolve():
             raise UsageProblem("演示不能使用 relief.db，请换一个数据库文件名")
+        if data is not None and not data.is_dir():
+            raise DataProblem(f"样例数据文件夹 {data} 不存在")
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         if data is None:
             data = Path("sample_data")
             if not data.is_dir():
                 data = Path(tempfile.mkdtemp(prefix="relief-sample-"))
-                out.print(f"当前目录没有 sample_data，正在生成样例数据到 {data} …")
+                out.print(f"当前文件夹没有 sample_data，正在生成样例数据到 {data} …")
                 generate_city(data)
-        store = Store(db, load_config(None))
+        store = _open_store(db, None, create=True, announce=True)
         out.print(f"[bold]第 1 步：导入 {data} 中的各部门样例数据[/bold]（演示数据库：{db}，统计日期 {SAMPLE_AS_OF}）")
         report = import_paths(store, [data])
         out.print(import_summary(report, {k: v.label for k, v in store.config.sources.items()}))
@@ -507,5 +723,3 @@ def demo_cmd(
         out.print(f"\n[bold]第 7 步：预警成效（relief report --by rule --to {late_day}）[/bold]")
         out.print(report_table(funnel(store, dt.date(SAMPLE_AS_OF.year, 1, 1), late_day, "rule")))
         out.print(f"\n演示完成。演示数据库：{db}；可继续试用，例如：relief alerts --db {db} --community 金口岭")
-
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -217,15 +218,37 @@ def resolve_rules_path(given: Path | None) -> Path:
     return local if local.is_file() else default_rules_path()
 
 
+@dataclass(frozen=True)
+class RulesOrigin:
+    """Which rules file a command applies, and rules.yaml files near the work that it did not."""
+
+    path: Path
+    builtin: bool
+    unused: tuple[Path, ...] = ()
+
+
+def rules_origin(given: Path | None, near: Iterable[Path] = ()) -> RulesOrigin:
+    """near: folders where an officer may keep a rules.yaml (the database's, the inputs')."""
+    path = resolve_rules_path(given)
+    builtin = given is None and path == default_rules_path()
+    unused: list[Path] = []
+    if builtin:
+        for folder in near:
+            candidate = (folder / DEFAULT_RULES_NAME).resolve()
+            if candidate.is_file() and candidate not in unused:
+                unused.append(candidate)
+    return RulesOrigin(path, builtin, tuple(unused))
+
+
 def load_config(path: Path | None = None) -> Config:
     path = resolve_rules_path(path)
     name = str(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+        raw = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=SAFE_LOADER)  # Notepad may add a BOM
     except FileNotFoundError:
         raise ConfigError([f"{name}: 找不到规则文件"]) from None
     except UnicodeDecodeError:
-        raise ConfigError([f"{name}: 不是 UTF-8 编码的文本文件"]) from None
+        raise ConfigError([f"{name}: 不是 UTF-8 编码的文本文件（用记事本打开后“另存为”，编码选 UTF-8）"]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列" if mark else ""

@@ -16,13 +16,14 @@ import faulthandler
 import gc
 import hashlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
-import resource
 import shutil
-import signal
 import struct
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,10 @@ FRAME = struct.Struct("<Q")
 # A worker may use this much address space on top of what it inherits: a hostile file
 # asking calamine for hundreds of GB then fails inside the worker, not on the machine.
 WORKER_EXTRA_MEMORY = 3 << 30
+# fork starts a worker in milliseconds; spawn (the only method on Windows) re-imports relief in each
+# worker, about 0.3 s a file. Both run the same code: the Windows simulation of the test suite runs
+# every import under spawn.
+START_METHOD = "fork"
 CRASHED = "读取文件时程序异常退出（文件可能已损坏，或内容超出可处理的范围），该文件未导入"
 
 
@@ -106,7 +111,9 @@ def import_paths(
     rejects_dir: Path | None = None,
     progress: Progress | None = None,
     workers: int = WORKERS,
+    parse: Callable[..., Iterator[Any]] = parse_file,
 ) -> ImportReport:
+    """parse: what a worker runs on each file (a module-level function, so spawn can send it)."""
     config = store.config
     if source is not None and source not in config.sources:
         raise ValueError(f"未知的数据来源 {source}，可选：{', '.join(config.sources)}")
@@ -116,7 +123,7 @@ def import_paths(
     collecting = gc.isenabled()
     gc.disable()  # see _parse_worker: the writer also handles millions of short-lived tuples
     try:
-        with ParsePool(files, config, source, workers) as pool:
+        with ParsePool(files, config, source, workers, parse) as pool:
             for path, messages in pool:
                 try:
                     report.sheets.extend(write_file(store, path, messages, rejects_dir, progress))
@@ -142,8 +149,9 @@ class _Failed:
     reason: str
 
 
-def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, limit: int | None, raw: bool) -> None:
-    """In a forked worker: parse one file into a spill file of length-prefixed frames; never raise.
+def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, limit: int | None, raw: bool,
+                  parse: Callable[..., Iterator[Any]]) -> None:
+    """In a worker process: parse one file into a spill file of length-prefixed frames; never raise.
 
     raw: only read, and leave normalising to the writer (see ParsePool)."""
     _die_with_parent()
@@ -151,7 +159,7 @@ def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, l
     # (a third of the parse time); this process creates no cycles worth collecting.
     gc.disable()
     if limit is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _cap_address_space(limit)
     # A native crash would print a Rust backtrace over the officer's terminal.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     faulthandler.disable()
@@ -163,7 +171,7 @@ def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, l
             out.flush()
 
         try:
-            for message in parse_file(path, config, forced, raw=raw):
+            for message in parse(path, config, forced, raw=raw):
                 send(message)
             send(_Done())
         except FileProblem as e:
@@ -173,28 +181,59 @@ def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, l
 
 
 def _die_with_parent() -> None:
-    """A worker whose importer was killed must not live on (Linux; elsewhere best effort)."""
-    try:
-        import ctypes
+    """A worker whose importer was killed must not live on, holding personal data in memory.
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:
-            os._exit(0)
-    except (OSError, AttributeError):
-        pass
+    Everywhere: a thread waits on the parent's process handle and ends the worker when the
+    parent is gone. On Linux the kernel also kills it (PR_SET_PDEATHSIG), even while a
+    native read holds the interpreter lock so that the thread cannot run.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if not parent.is_alive():
+        os._exit(1)
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="relief-parent-watch", daemon=True).start()
+
+
+def _cap_address_space(limit: int) -> None:
+    """A hostile file asking calamine for hundreds of GB fails in the worker, not on the machine.
+
+    Only where RLIMIT_AS exists (Linux and other POSIX). Windows has no per-process limit
+    short of a Job Object, so there the cap is skipped: a runaway read is then bounded only
+    by the machine, and still takes down only its own worker process.
+    """
+    try:
+        import resource
+    except ImportError:
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _address_space() -> int | None:
+    """This process's address space in bytes, where the system tells it (Linux /proc)."""
     try:
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
+            pages = int(f.read().split()[0])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
         return None
 
 
 class ParsePool:
-    """Parses files in forked workers, at most `workers` at once, largest file first.
+    """Parses files in worker processes, at most `workers` at once, largest file first.
 
     Each worker writes its messages to a spill file in a private temporary folder, so a
     worker never waits for the writer: while one worker is still on the big medical
@@ -202,12 +241,14 @@ class ParsePool:
     medical spill as it grows.
     """
 
-    def __init__(self, files: list[Path], config: Config, forced: str | None, workers: int):
+    def __init__(self, files: list[Path], config: Config, forced: str | None, workers: int,
+                 parse: Callable[..., Iterator[Any]] = parse_file):
         self.files = sorted(files, key=_size, reverse=True)
         self.config = config
         self.forced = forced
         self.workers = max(1, workers)
-        self.ctx = multiprocessing.get_context("fork")
+        self.parse = parse
+        self.ctx = multiprocessing.get_context(START_METHOD)
         self.procs: dict[int, Any] = {}
         self.next = 0
         self.folder: Path | None = None
@@ -244,7 +285,8 @@ class ParsePool:
             # worker just reads and the writer normalises, and the two share the work.
             raw = i == len(self.files) - 1 and not self.procs
             proc = self.ctx.Process(
-                target=_parse_worker, args=(self.files[i], self.config, self.forced, self._spill(i), limit, raw), daemon=True
+                target=_parse_worker, args=(self.files[i], self.config, self.forced, self._spill(i), limit, raw, self.parse),
+                daemon=True,
             )
             proc.start()
             self.procs[i] = proc

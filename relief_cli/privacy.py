@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +14,48 @@ from .values import mask_id, mask_name, mask_phone
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
+class OutputProblem(Exception):
+    """A file relief was asked to write cannot be written; the message is one Chinese sentence."""
+
+
+def check_output(path: Path, suffix: str = ".xlsx") -> None:
+    """Refuse an export target before any work is done: wrong kind of name, or a folder."""
+    if path.is_dir():
+        raise OutputProblem(f"{path} 是一个文件夹，请写出文件名，例如 {path / ('导出' + suffix)}")
+    if path.suffix.lower() != suffix:
+        raise OutputProblem(f"{path}：导出文件的扩展名应为 {suffix}，例如 {path.with_suffix(suffix).name}")
+
+
+def write_problem(path: Path, e: OSError) -> OutputProblem:
+    """The reasons an office meets weekly, in words an officer can act on."""
+    if isinstance(e, PermissionError):
+        reason = "文件正被其他程序（如 Excel、WPS）打开，或没有写入权限；请关闭该文件或换一个位置后重试"
+    elif isinstance(e, IsADirectoryError):
+        reason = "这是一个文件夹，请写出文件名"
+    elif isinstance(e, NotADirectoryError) or e.errno == errno.ENOENT:
+        reason = "所在的文件夹无法创建（路径中有同名文件，或盘符不存在）"
+    elif e.errno == errno.ENOSPC:
+        reason = "磁盘空间不足"
+    elif e.errno == errno.EROFS:
+        reason = "磁盘是只读的"
+    else:
+        reason = "系统拒绝写入（请检查路径和权限）"
+    return OutputProblem(f"无法写入 {path}：{reason}")
+
+
 def private_open(path: Path, mode: str = "wb", encoding: str | None = None) -> IO[Any]:
-    """Open a file for writing that only its owner can read, whatever the umask."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
+    """Open a file for writing that only its owner can read, whatever the umask.
+
+    Windows has no owner-only mode bits (os.fchmod does not exist there): the file
+    inherits the ACL of the folder, which in the user's profile is owner-only already.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    except OSError as e:
+        raise write_problem(path, e) from None
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)
     return os.fdopen(fd, mode, encoding=encoding, newline="" if "b" not in mode else None)
 
 

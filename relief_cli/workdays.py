@@ -30,6 +30,15 @@ class WorkCalendar:
 
         return holidays.China()
 
+    def knows_year(self, year: int) -> bool:
+        """Whether the year's official schedule is known: published in the installed `holidays`
+        (every year since 2008 has had swapped weekend workdays), or added in rules.yaml."""
+        if any(d.year == year for d in self.extra_holidays | self.extra_workdays):
+            return True
+        import holidays
+
+        return any(d.year == year for d in holidays.China(years=year).weekend_workdays)
+
     def is_workday(self, day: dt.date) -> bool:
         if day in self.extra_workdays:
             return True

@@ -12,7 +12,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .privacy import private_open
+from .privacy import private_open, write_problem
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -73,7 +73,10 @@ def fill_sheet(ws: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], fi
 
 def save_private(wb: Workbook, path: Path) -> None:
     with private_open(path) as f:
-        wb.save(f)
+        try:
+            wb.save(f)
+        except OSError as e:  # the disk filled up, or a network share went away
+            raise write_problem(path, e) from None
 
 
 def write_workbook(path: Path, sheets: Sequence[SheetSpec]) -> None:

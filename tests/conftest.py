@@ -65,3 +65,14 @@ def load(store: Store, folder: Path, source: str, rows: list[dict[str, Any]]) ->
             writer.writerow(["" if row.get(k) is None else row.get(k) for k in fields])
     report = import_paths(store, [path], source=source)
     assert not report.failures and all(s.rejected == 0 for s in report.sheets), report
+
+
+def crashing_parse(path: Path, config: Any, forced: str | None, raw: bool = False) -> Any:
+    """A worker's parse that dies natively on crash.csv; module-level so spawned workers can run it."""
+    import os
+
+    from relief_cli.parse import parse_file
+
+    if path.name == "crash.csv":
+        os.abort()  # what a native crash in the reader looks like from outside
+    return parse_file(path, config, forced, raw=raw)

@@ -70,10 +70,12 @@ def test_bad_rules_file_exits_1_listing_problems(tmp_path):
 
 def test_usage_errors(tmp_path):
     result = run("scan", "--db", tmp_path / "a.db", "--as-of", "明天")
-    assert result.exit_code == 1 and "--as-of 日期无法识别：明天" in result.stderr
+    assert result.exit_code == 2 and "--as-of 日期无法识别：明天" in result.stderr
+    good = write_xlsx(tmp_path / "d.xlsx", {"死亡": [["身份证号", "死亡日期"], [ID1, "2026-11-01"]]})
+    assert run("import", good, "--db", tmp_path / "a.db").exit_code == 0
     result = run("checklist", "--community", "金口岭", "--db", tmp_path / "a.db")
     assert result.exit_code == 1 and "找不到社区（村）「金口岭」" in result.stderr
-    assert run("demo", "--db", "relief.db").exit_code == 1
+    assert run("demo", "--db", "relief.db").exit_code == 2
 
 
 def test_scan_alerts_and_audit(tmp_path):
@@ -99,7 +101,7 @@ def test_scan_alerts_and_audit(tmp_path):
     assert bad.exit_code == 1 and "必须填写救助类型" in bad.stderr
     history = json.loads(run("history", "1", "--db", db, "--format", "json").stdout)
     assert [h["outcome"] for h in history] == ["无法联系"]
-    overdue = json.loads(run("overdue", "--db", db, "--as-of", "2026-12-31", "--format", "json").stdout)
+    overdue = json.loads(run("overdue", "--db", db, "--as-of", "2026-12-31", "--allow-future", "--format", "json").stdout)
     assert overdue == []
     report = json.loads(run("report", "--db", db, "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json").stdout)
     assert report["total"]["raised"] == 1 and report["total"]["visited"] == 1

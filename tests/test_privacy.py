@@ -35,8 +35,8 @@ def assert_clean(text: str, where: str) -> None:
 
 COMMANDS = [
     ["alerts"], ["alerts", "--format", "json"], ["alerts", "--format", "csv"], ["alerts", "--xlsx", "{out}/alerts.xlsx"],
-    ["overdue", "--as-of", "2026-12-31"], ["overdue", "--as-of", "2026-12-31", "--format", "json"],
-    ["overdue", "--as-of", "2026-12-31", "--xlsx", "{out}/overdue.xlsx"],
+    ["overdue", "--as-of", "2026-12-31", "--allow-future"], ["overdue", "--as-of", "2026-12-31", "--allow-future", "--format", "json"],
+    ["overdue", "--as-of", "2026-12-31", "--allow-future", "--xlsx", "{out}/overdue.xlsx"],
     ["checklist", "--community", "金口岭", "--as-of", "2026-11-20"],
     ["checklist", "--community", "杨滨", "--as-of", "2026-11-20", "--format", "json"],
     ["checklist", "--community", "荷花塘", "--as-of", "2026-11-20", "--xlsx", "{out}/checklist.xlsx"],

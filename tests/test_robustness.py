@@ -16,7 +16,7 @@ from pathlib import Path
 import openpyxl
 
 from relief_cli.importer import import_paths
-from conftest import DATA, make_id, write_xlsx
+from conftest import DATA, crashing_parse, make_id, write_xlsx
 
 LONG = os.environ.get("RELIEF_LONG_TESTS") == "1"
 IDS = [make_id("340705", "19800101", i) for i in range(1, 200)]
@@ -157,21 +157,11 @@ def test_a_stray_cell_in_column_xfd_does_not_widen_every_row(store, tmp_path):
     assert (report.sheets[0].rows, report.sheets[0].imported, report.sheets[0].rejected) == (1, 1, 0)
 
 
-def test_a_worker_that_dies_takes_only_its_file_down(store, tmp_path, monkeypatch):
-    import relief_cli.importer as importer
-
-    real = importer.parse_file
-
-    def dying(path, config, forced, raw=False):
-        if path.name == "crash.csv":
-            os.abort()  # what a native crash in the reader looks like from outside
-        return real(path, config, forced, raw=raw)
-
-    monkeypatch.setattr(importer, "parse_file", dying)  # workers are forked, so they see it
+def test_a_worker_that_dies_takes_only_its_file_down(store, tmp_path):
     crash = tmp_path / "crash.csv"
     crash.write_text("身份证号,死亡日期\n", encoding="utf-8")
     good = write_xlsx(tmp_path / "good.xlsx", {"S": [["身份证号", "死亡日期"], [IDS[0], "2026-11-01"]]})
-    report = import_paths(store, [crash, good])
+    report = import_paths(store, [crash, good], parse=crashing_parse)
     assert [f.reason for f in report.failures] == [
         "读取文件时程序异常退出（文件可能已损坏，或内容超出可处理的范围），该文件未导入"]
     assert store.count("deaths") == 1
