@@ -48,14 +48,19 @@ class Step:
 
 # Runs one command and reports its wall time and the peak RSS of it and its workers,
 # measured from a wrapper so each step's peak is its own.
+# (No peak on Windows, which has no getrusage: the figure is then left blank.)
 MEASURE = """
-import json, resource, subprocess, sys, time
+import json, subprocess, sys, time
 start = time.perf_counter()
 with open(sys.argv[1], "w") as out:
     done = subprocess.run(sys.argv[2:], stdout=out, stderr=subprocess.PIPE, text=True)
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-                  "rc": done.returncode, "stderr": done.stderr[-2000:]}))
+try:
+    import resource
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+except ImportError:
+    rss = None
+print(json.dumps({"seconds": seconds, "rss_mb": rss, "rc": done.returncode, "stderr": done.stderr[-2000:]}))
 """
 
 
@@ -154,7 +159,7 @@ def run(args: argparse.Namespace) -> list[Step]:
     book = medical_workbook(medical_city)
     # This machine's speed drifts by a third within minutes, so the floor and relief import
     # run in alternation and the ratio is the median of the pairs' ratios.
-    floors, imports, ratios, peak = [], [], [], 0.0
+    floors, imports, ratios, peak = [], [], [], None
     for _ in range(args.repeat):
         seconds, _rss, out = python(CALAMINE_READ, book, work=work)
         rows = int(out.strip())
@@ -163,7 +168,7 @@ def run(args: argparse.Namespace) -> list[Step]:
         seconds, rss, _ = relief("import", book, "--db", work / "medical.db", "--format", "json", work=work)
         imports.append(seconds)
         ratios.append(seconds / floors[-1])
-        peak = max(peak, rss)
+        peak = rss if peak is None else max(peak, rss or 0.0)
     pairs = "、".join(f"{r:.2f}" for r in ratios)
     floor = statistics.median(floors)
     steps.append(Step("同一医保工作簿：python-calamine 逐行读取（下限）", floor, rows, None, "",

@@ -46,7 +46,7 @@ WORKER_EXTRA_MEMORY = 3 << 30
 # fork starts a worker in milliseconds; spawn (the only method on Windows) re-imports relief in each
 # worker, about 0.3 s a file. Both run the same code: the Windows simulation of the test suite runs
 # every import under spawn.
-START_METHOD = "fork"
+START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 CRASHED = "读取文件时程序异常退出（文件可能已损坏，或内容超出可处理的范围），该文件未导入"
 
 

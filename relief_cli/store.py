@@ -343,8 +343,8 @@ def _now() -> str:
 def _os_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return str(os.getuid())
+    except Exception:  # no passwd entry in some containers, no USERNAME on a stripped Windows
+        return str(os.getuid()) if hasattr(os, "getuid") else "未知用户"
 
 
 def _reason(e: Exception) -> str:
