@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-# Piped or redirected output (a report pasted into a document) gets a wide, stable width. Text is
-# never re-wrapped: a long plain table (2,000 grid workers) stays aligned and prints 5x faster.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+def _width() -> int | None:
+    """The console's width; piped or redirected output (a report pasted into a document) gets a wide,
+    stable one. COLUMNS, where set, wins (as in `mode con` / `stty` sessions and in the tests)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    return None if sys.stdout.isatty() else 160
+
+
+# Text is never re-wrapped: a long plain table (2,000 grid workers) stays aligned and prints 5x faster.
+out = Console(highlight=False, soft_wrap=True, width=_width())
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+# An ID (masked or not), a date, a number: a value that must never be broken over two lines.
+ATOMIC = re.compile(r"[0-9A-Za-z*.,:/%+\-]{1,24}")
 
 
 def print_json(data: Any) -> None:
@@ -34,16 +48,29 @@ PLAIN_ABOVE_ROWS = 300
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], justify_right: set[str] | None = None) -> Any:
+    """A table that survives a 100-column console: columns of IDs, dates and numbers never wrap;
+    the text columns give way."""
     if len(rows) > PLAIN_ABOVE_ROWS:
         return plain_table(title, columns, rows, justify_right or set())
-    t = Table(title=title, title_justify="left", show_lines=False)
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+              collapse_padding=True)
     right = justify_right or set()
-    for c in columns:
-        t.add_column(c, justify="right" if c in right else "left", overflow="fold")
-    for r in rows:
+    texts = [["" if v is None else str(v) for v in r] for r in rows]
+    for j, c in enumerate(columns):
+        values = [r[j] for r in texts if r[j]]
+        atomic = bool(values) and all(ATOMIC.fullmatch(line) for v in values for line in v.splitlines())
+        t.add_column(c, justify="right" if c in right else "left", no_wrap=atomic, overflow="fold")
+    for r in texts:
         # Text, not markup: a cell from a department's export may contain '[' .
-        t.add_row(*(Text("" if v is None else str(v)) for v in r))
+        t.add_row(*(Text(v) for v in r))
     return t
+
+
+def _clip(line: str, cells: int) -> str:
+    """A line cut to `cells` terminal cells, ending in … (CJK characters count two)."""
+    from rich.cells import cell_len, set_cell_size
+
+    return line if cell_len(line) <= cells else set_cell_size(line, cells - 1).rstrip() + "…"
 
 
 def with_caption(t: Any, caption: str) -> Any:
@@ -123,10 +150,44 @@ def _alert_cells(row: dict[str, Any]) -> list[Any]:
     return cells
 
 
-def alerts_table(rows: Sequence[dict[str, Any]]) -> Table:
-    t = table(f"预警 {len(rows)} 条", [label for _, label in ALERT_COLUMNS], [_alert_cells(r) for r in rows],
-              justify_right={"编号"})
-    return t
+def alerts_table(rows: Sequence[dict[str, Any]]) -> Text:
+    """A line of short fields per alert, its rule and evidence on the line below (cut to the console)."""
+    cells, details = [], []
+    for r in rows:
+        place = r.get("grid") or ""
+        if r.get("community") and not place.startswith(r["community"]):
+            place = f"{r['community']} {place}".strip()
+        cells.append([r["id"], r["id_no"], r["name"], r["due_on"], STATUS_LABELS.get(r["status"], r["status"]),
+                      r.get("worker") or "（未分派）", place])
+        details.append([f"{r['rule_name']}（{r['severity']}）：{r['evidence']}"])
+    return record_list(f"预警 {len(rows)} 条", ["编号", "身份证号", "姓名", "走访期限", "状态", "网格员", "社区/网格"],
+                       cells, details, right={"编号"})
+
+
+def record_list(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                details: Sequence[Sequence[str]], right: set[str] | None = None, width: int | None = None) -> Text:
+    """Records too wide for one line of a console (100 columns): their short fields (IDs, dates,
+    names) aligned on one line that is never wrapped, their long texts on indented lines below,
+    each cut to the console width with … (the full text is in --format json and --xlsx)."""
+    from rich.cells import cell_len
+
+    width = width or out.width
+    right = right or set()
+    cells = [[("" if v is None else str(v)).replace("\n", " ") for v in r] for r in rows]
+    widths = [max([cell_len(c)] + [cell_len(r[j]) for r in cells]) for j, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = []
+        for j, v in enumerate(values):
+            pad = " " * (widths[j] - cell_len(v))
+            parts.append(pad + v if columns[j] in right else v + pad)
+        return _clip("  ".join(parts).rstrip(), width)
+
+    body = [line(columns), _clip("  ".join("-" * w for w in widths), width)]
+    for record, texts in zip(cells, details):
+        body.append(line(record))
+        body.extend(_clip(f"    {t}", width) for text in texts for t in text.splitlines() if t)
+    return Text("\n".join(([title] if title else []) + body))
 
 
 def print_csv(rows: Sequence[dict[str, Any]]) -> None:
@@ -226,11 +287,12 @@ def checklist_tables(result: Any) -> list[Any]:
     out.append(Text(f"{result.community} 三必访走访清单（截至 {result.as_of}，共 {total} 户）", style="bold"))
     for g in result.grids:
         worker = f"网格员 {g.worker or '（未分派）'}" + (f"　电话 {g.worker_phone}" if g.worker_phone else "")
-        rows = []
-        for h in g.households:
-            reasons = "\n".join(f"【{r.kind}】{r.detail}" for r in h.reasons)
-            rows.append([h.hukou_no, h.head_name, h.address, h.category, reasons, h.due_on])
-        out.append(table(f"{g.grid}　{worker}　{len(g.households)} 户", ["户号", "户主", "住址", "类别", "走访原因", "走访期限"], rows))
+        rows = [[h.hukou_no, h.head_name, h.category, h.due_on, h.address] for h in g.households]
+        details = [[f"【{r.kind}】{r.detail}" for r in h.reasons] for h in g.households]
+        out.append(Text(""))
+        out.append(record_list(f"{g.grid}　{worker}　{len(g.households)} 户", ["户号", "户主", "类别", "走访期限", "住址"],
+                               rows, details))
+    out.append(Text(""))
     out.append("[bold]五问[/bold]")
     for i, q in enumerate(result.questions, start=1):
         out.append(Text(f"  {i}. {q.title}：{q.prompt}"))
