@@ -32,7 +32,7 @@ def write_problem(path: Path, e: OSError) -> OutputProblem:
         reason = "文件正被其他程序（如 Excel、WPS）打开，或没有写入权限；请关闭该文件或换一个位置后重试"
     elif isinstance(e, IsADirectoryError):
         reason = "这是一个文件夹，请写出文件名"
-    elif isinstance(e, NotADirectoryError) or e.errno == errno.ENOENT:
+    elif isinstance(e, (NotADirectoryError, FileExistsError)) or e.errno == errno.ENOENT:
         reason = "所在的文件夹无法创建（路径中有同名文件，或盘符不存在）"
     elif e.errno == errno.ENOSPC:
         reason = "磁盘空间不足"

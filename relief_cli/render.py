@@ -257,7 +257,7 @@ def report_table(report: Any) -> Table:
     rows = [_report_cells(r) for r in report.rows] + [_report_cells(report.total)]
     t = table(f"预警成效（{report.date_from} 至 {report.date_to}）", [GROUP_LABEL[report.by], *REPORT_COLUMNS], rows,
               justify_right=set(REPORT_COLUMNS))
-    t = with_caption(t, "转化率 = 纳入救助 ÷ 推送预警；精确率 = 纳入救助 ÷ 已走访；超期率 = 超过时限才走访或仍未走访 ÷ 推送预警")
+    t = with_caption(t, "转化率 = 纳入救助 ÷ 推送预警；精确率 = 纳入救助 ÷ 已走访；\n超期率 = 超过时限才走访或仍未走访 ÷ 推送预警")
     return t
 
 

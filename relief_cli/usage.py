@@ -143,7 +143,7 @@ def usage_error_text(error: Any) -> str:
         return f"选项 {error.option_name} 后面缺少值"
     if kind == "BadParameter":
         return f"{_param_label(getattr(error, 'param', None))} 的值无效"
-    extra = re.match(r"Got unexpected extra arguments? \((.*)\)", message)
+    extra = re.match(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message)
     if extra:
         return f"多余的参数：{extra.group(1)}"
     if message.startswith("Missing command"):

@@ -76,3 +76,30 @@ def crashing_parse(path: Path, config: Any, forced: str | None, raw: bool = Fals
     if path.name == "crash.csv":
         os.abort()  # what a native crash in the reader looks like from outside
     return parse_file(path, config, forced, raw=raw)
+
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="session")
+def sample_city(tmp_path_factory) -> Path:
+    """The bundled sample city imported and scanned as of 2026-11-20 (read-only: copy it to change it)."""
+    from relief_cli.importer import import_paths
+    from relief_cli.scan import scan
+
+    db = tmp_path_factory.mktemp("sample-city") / "relief.db"
+    with Store(db, load_config(ROOT / "rules.yaml")) as s:
+        assert not import_paths(s, [ROOT / "sample_data"]).failures
+        scan(s, dt.date(2026, 11, 20))
+    return db
+
+
+def slow_parse(path: Path, config: Any, forced: str | None, raw: bool = False) -> Any:
+    """A worker's parse that never finishes: for killing its importer while it runs."""
+    import time
+
+    from relief_cli.parse import parse_file
+
+    Path(str(path) + ".started").write_text(str(__import__("os").getpid()), encoding="utf-8")
+    time.sleep(120)
+    return parse_file(path, config, forced, raw=raw)
