@@ -183,9 +183,8 @@ def _parse_worker(path: Path, config: Config, forced: str | None, spill: Path, l
 def _die_with_parent() -> None:
     """A worker whose importer was killed must not live on, holding personal data in memory.
 
-    Everywhere: a thread waits on the parent's process handle and ends the worker when the
-    parent is gone. On Linux the kernel also kills it (PR_SET_PDEATHSIG), even while a
-    native read holds the interpreter lock so that the thread cannot run.
+    On Linux the kernel kills it (PR_SET_PDEATHSIG), even while a native read holds the
+    interpreter lock. Everywhere, Windows included, a thread also watches the parent.
     """
     if sys.platform.startswith("linux"):
         try:
@@ -195,6 +194,11 @@ def _die_with_parent() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+    watch_parent()
+
+
+def watch_parent() -> None:
+    """End this process as soon as the process that started it is gone (waits on its handle)."""
     parent = multiprocessing.parent_process()
     if parent is None:
         return

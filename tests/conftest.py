@@ -103,3 +103,15 @@ def slow_parse(path: Path, config: Any, forced: str | None, raw: bool = False) -
     Path(str(path) + ".started").write_text(str(__import__("os").getpid()), encoding="utf-8")
     time.sleep(120)
     return parse_file(path, config, forced, raw=raw)
+
+
+def watched_sleeper(marker: str) -> None:
+    """A spawned child that relies on the parent watch alone (no PR_SET_PDEATHSIG), as on Windows."""
+    import os
+    import time
+
+    from relief_cli.importer import watch_parent
+
+    watch_parent()
+    Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+    time.sleep(120)
