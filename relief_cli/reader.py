@@ -5,9 +5,9 @@ or a password-protected workbook is reported plainly instead of crashing.
 
 xlsx sheets are streamed row by row (python-calamine-plus, a fork of python-calamine
 that adds streaming): memory stays flat however long the sheet, and the writer starts
-on the first chunks while the rest are still being read. Legacy
-xls, ods and xlsb have no streaming reader, so their sheets are loaded whole with
-python-calamine.
+on the first chunks while the rest are still being read. The fork is optional: where
+it is not installed, or fails on a sheet, the sheet is loaded whole with python-calamine
+(from where the stream stopped), as legacy xls, ods and xlsb always are.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from typing import Any
 
 import olefile
 import python_calamine
-import python_calamine_plus
+
+try:
+    import python_calamine_plus
+except ImportError:  # optional (see the module docstring)
+    python_calamine_plus = None
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -94,7 +98,7 @@ def open_file(path: Path) -> list[Sheet]:
     if head.startswith(ZIP_MAGIC):
         names = _check_zip(path)
         if "xl/workbook.xml" in names:
-            return _calamine(path, "xlsx", streamed=True)
+            return _calamine(path, "xlsx", streamed=python_calamine_plus is not None)
         return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
@@ -189,9 +193,9 @@ def _calamine(path: Path, kind: str, streamed: bool = False) -> list[Sheet]:
     except BaseException as e:  # calamine raises several error types, and pyo3 panics are BaseException
         _reraise_interrupts(e)
         raise FileProblem(f"文件已损坏或不完整，无法作为 {kind} 工作簿读取") from None
-    make = _StreamedSheet if streamed else _CalamineSheet
     sheets: list[Sheet] = [
-        make(wb, meta.name, meta.visible != lib.SheetVisibleEnum.Visible)
+        _StreamedSheet(wb, meta.name, meta.visible != lib.SheetVisibleEnum.Visible, path) if streamed
+        else _CalamineSheet(wb, meta.name, meta.visible != lib.SheetVisibleEnum.Visible)
         for meta in metas
         if meta.typ == lib.SheetTypeEnum.WorkSheet
     ]
@@ -240,13 +244,15 @@ def _cut(rows: Iterator[list[Any]], width: int | None) -> Iterator[list[Any]]:
 class _StreamedSheet(Sheet):
     """Rows and columns from A1; only one stream of a workbook can be open at a time."""
 
-    def __init__(self, wb: python_calamine_plus.CalamineWorkbook, name: str, hidden: bool):
+    def __init__(self, wb: Any, name: str, hidden: bool, path: Path):
         super().__init__(name, hidden)
         self._wb = wb
+        self._path = path
 
     def rows(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterator[list[Any]]:
         if stop is not None and stop <= start:
             return
+        done = 0
         try:
             stream = self._wb.stream_sheet_by_name(
                 self.name,
@@ -254,10 +260,25 @@ class _StreamedSheet(Sheet):
                 max_row=None if stop is None else stop - 1,
                 max_col=None if width is None else width - 1,
             )
-            yield from stream
+            for row in stream:
+                yield row
+                done += 1
+            return
+        except BaseException as e:
+            _reraise_interrupts(e)
+        # The fork failed: python-calamine reads the rest of the sheet whole (or finds it damaged).
+        yield from self._loaded_from_a1(start + done, stop, width)
+
+    def _loaded_from_a1(self, start: int, stop: int | None, width: int | None) -> Iterator[list[Any]]:
+        try:
+            wb = python_calamine.CalamineWorkbook.from_path(str(self._path))
         except BaseException as e:
             _reraise_interrupts(e)
             raise FileProblem(f"工作表「{self.name}」已损坏，无法读取") from None
+        loaded = _CalamineSheet(wb, self.name, self.hidden)
+        pad = [""] * loaded.first_col()  # loaded rows begin at the sheet's first column, streamed ones at A
+        rows = (pad + row for row in loaded.rows(start, stop))
+        yield from _cut(rows, width)
 
 
 class _CsvSheet(Sheet):
