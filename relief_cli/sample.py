@@ -36,7 +36,10 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-import xlwt
+try:
+    import xlwt
+except ImportError:  # optional: without it the roster is written as .xlsx (see _City._open)
+    xlwt = None
 
 SAMPLE_AS_OF = date(2026, 11, 20)
 
@@ -581,16 +584,14 @@ class _XlsxBook:
         self._zip.close()
 
 
-_XLS_DATE = xlwt.easyxf(num_format_str="YYYY-MM-DD")
-_XLS_TITLE = xlwt.easyxf("font: bold on, height 280; align: horiz center")
-_XLS_HEADER = xlwt.easyxf("font: bold on")
-_XLS_PLAIN = xlwt.Style.default_style
-
-
 class _XlsSheet:
     def __init__(self, sheet, widths: Sequence[int]):
         self._sheet = sheet
         self.rows = 0
+        self._date = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+        self._title = xlwt.easyxf("font: bold on, height 280; align: horiz center")
+        self._header = xlwt.easyxf("font: bold on")
+        self._plain = xlwt.Style.default_style
         for i, w in enumerate(widths):
             sheet.col(i).width = 256 * w
 
@@ -603,10 +604,10 @@ class _XlsSheet:
         self._sheet.name = value
 
     def write(self, values: Sequence, style: int = 0) -> None:
-        text_style = _XLS_TITLE if style == _STYLE_TITLE else _XLS_HEADER if style == _STYLE_HEADER else _XLS_PLAIN
+        text_style = self._title if style == _STYLE_TITLE else self._header if style == _STYLE_HEADER else self._plain
         for c, v in enumerate(values):
             if v is not None:
-                self._sheet.write(self.rows, c, v, _XLS_DATE if type(v) is date else text_style)
+                self._sheet.write(self.rows, c, v, self._date if type(v) is date else text_style)
         self.rows += 1
 
     def blank(self) -> None:
@@ -825,7 +826,10 @@ class _City:
             for name in (POPULATION_FILE, GRIDS_FILE, APPLICATIONS_FILE, MEDICAL_FILE,
                          DISABILITY_FILE, UNEMPLOYMENT_FILE, HEALTH_FILE)
         }
-        self.books[ROSTER_FILE] = _XlsBook(d / ROSTER_FILE)
+        # The roster comes as legacy .xls, as from older government systems; xlwt (archived upstream)
+        # writes it where installed, as with the test extra that regenerates sample_data/.
+        self.books[ROSTER_FILE] = (_XlsBook(d / ROSTER_FILE) if xlwt is not None
+                                   else _XlsxBook(d / Path(ROSTER_FILE).with_suffix(".xlsx").name, self.stamp))
         b = self.books
         month = f"{as_of.year}年{as_of.month}月"
         self.population = _Series(
@@ -896,7 +900,8 @@ class _City:
             book.close()
         for name in _FILES:
             self.tallies[name].done()
-        return [SampleFile(self.out_dir / name, sheets[name]) for name in _FILES]
+        return [SampleFile(self.books[name].path if name in self.books else self.out_dir / name, sheets[name])
+                for name in _FILES]
 
     def _write_tables(self, file: str, tables: Sequence[tuple]) -> dict[str, int]:
         counts: dict[str, int] = {}
