@@ -687,7 +687,10 @@ def demo_cmd(
         if data is not None and not data.is_dir():
             raise DataProblem(f"样例数据文件夹 {data} 不存在")
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+            try:
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            except PermissionError:  # Windows: another relief (or a database viewer) has it open
+                raise DataProblem(f"演示数据库 {db} 正被其他程序打开，请关闭后重试，或用 --db 换一个文件名") from None
         if data is None:
             data = Path("sample_data")
             if not data.is_dir():

@@ -312,7 +312,10 @@ class ParsePool:
                 continue
             remaining.discard(i)
             yield self.files[i], self._messages(i)
-            self._spill(i).unlink(missing_ok=True)
+            try:
+                self._spill(i).unlink(missing_ok=True)
+            except PermissionError:  # Windows: the worker may still hold it open; the folder goes at the end
+                pass
 
     def _messages(self, i: int) -> Iterator[Any]:
         spill = self._spill(i)

@@ -198,7 +198,7 @@ def print_csv(rows: Sequence[dict[str, Any]]) -> None:
 
     if not rows:
         return
-    writer = csv.writer(sys.stdout)
+    writer = csv.writer(sys.stdout, lineterminator="\n")  # text mode turns it into \r\n on Windows
     keys = [k for k in rows[0] if k != "refs"]  # references are in --format json --with-refs
     writer.writerow(keys)
     for r in rows:
@@ -300,4 +300,7 @@ def checklist_tables(result: Any) -> list[Any]:
 
 
 def _short(path: str) -> str:
-    return path.rsplit("/", 1)[-1]
+    """The file name alone (Path splits at \\ on Windows, as at /)."""
+    from pathlib import Path
+
+    return Path(path).name

@@ -148,3 +148,13 @@ def test_a_worker_ends_when_its_importer_is_killed(tmp_path):
               f"    import_paths(Store({str(tmp_path / 'a.db')!r}, load_config(None)), [__import__('pathlib').Path({str(data)!r})],"
               " parse=slow_parse)\n")
     _kill_parent_and_wait(tmp_path, script, Path(str(data) + ".started"))
+
+
+def test_csv_output_ends_lines_once(sample_city):
+    """csv.writer's \\r\\n through a text-mode stdout became \\r\\r\\n on Windows (a blank line in Excel)."""
+    done = subprocess.run([sys.executable, "-m", "relief_cli", "alerts", "--db", str(sample_city), "--format", "csv"],
+                          capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert done.returncode == 0 and done.stdout.count(b"\n") > 10
+    assert b"\r\r\n" not in done.stdout
+    if os.name != "nt":
+        assert b"\r" not in done.stdout
