@@ -52,7 +52,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     the text columns give way."""
     if len(rows) > PLAIN_ABOVE_ROWS:
         return plain_table(title, columns, rows, justify_right or set())
-    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False,
               collapse_padding=True)
     right = justify_right or set()
     texts = [["" if v is None else str(v) for v in r] for r in rows]
