@@ -83,6 +83,12 @@ def with_caption(t: Any, caption: str) -> Any:
 
 def plain_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[str]) -> Text:
     """Aligned columns without borders (CJK characters count double), for long listings."""
+    head, body = _aligned(columns, rows, right)
+    return Text("\n".join(([title] if title else []) + head + body))
+
+
+def _aligned(columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[str]) -> tuple[list[str], list[str]]:
+    """The header and its rule, and a line per row, columns padded to their widest cell."""
     from rich.cells import cell_len
 
     cells = [[("" if v is None else str(v)).replace("\n", " ") for v in r] for r in rows]
@@ -95,8 +101,7 @@ def plain_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
             out.append(pad + v if columns[j] in right else v + pad)
         return "  ".join(out).rstrip()
 
-    body = [line(columns), "  ".join("-" * w for w in widths), *(line(r) for r in cells)]
-    return Text("\n".join(([title] if title else []) + body))
+    return [line(columns), "  ".join("-" * w for w in widths)], [line(r) for r in cells]
 
 
 def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:
@@ -169,23 +174,11 @@ def record_list(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     """Records too wide for one line of a console (100 columns): their short fields (IDs, dates,
     names) aligned on one line that is never wrapped, their long texts on indented lines below,
     each cut to the console width with … (the full text is in --format json and --xlsx)."""
-    from rich.cells import cell_len
-
     width = width or out.width
-    right = right or set()
-    cells = [[("" if v is None else str(v)).replace("\n", " ") for v in r] for r in rows]
-    widths = [max([cell_len(c)] + [cell_len(r[j]) for r in cells]) for j, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = []
-        for j, v in enumerate(values):
-            pad = " " * (widths[j] - cell_len(v))
-            parts.append(pad + v if columns[j] in right else v + pad)
-        return _clip("  ".join(parts).rstrip(), width)
-
-    body = [line(columns), _clip("  ".join("-" * w for w in widths), width)]
-    for record, texts in zip(cells, details):
-        body.append(line(record))
+    head, lines = _aligned(columns, rows, right or set())
+    body = [_clip(line, width) for line in head]
+    for line, texts in zip(lines, details):
+        body.append(_clip(line, width))
         body.extend(_clip(f"    {t}", width) for text in texts for t in text.splitlines() if t)
     return Text("\n".join(([title] if title else []) + body))
 
