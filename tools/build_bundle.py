@@ -203,8 +203,10 @@ def verify(target: Target, wheel_dirs: list[Path]) -> str | None:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp, "report.json")
         links = [arg for folder in wheel_dirs for arg in ("--find-links", str(folder))]
+        # --target: pip before 23.3 accepts --platform with install only together with it.
         result = run_pip_for(target, ["install", "--dry-run", "--ignore-installed", "--no-index", "--quiet",
-                                      "--report", str(report), *links, "relief"], env=isolated)
+                                      "--target", str(Path(tmp, "target")), "--report", str(report), *links, "relief"],
+                             env=isolated)
         if result.returncode:
             return "离线解析失败，" + pip_failure(result.stdout + result.stderr)
         resolved = json.loads(report.read_text(encoding="utf-8"))["install"]
