@@ -24,7 +24,6 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
 
 try:  # pip's vendored `packaging` knows wheel tags; pip itself does the downloading
     from pip._vendor.packaging.tags import compatible_tags, cpython_tags
@@ -197,20 +196,19 @@ def download(target: Target, requirements: list[str], dest: Path) -> str | None:
 
 
 def verify(target: Target, wheel_dirs: list[Path]) -> str | None:
-    """Resolve relief from the bundle alone, as the install scripts will; None, or what is wrong."""
+    """Resolve relief from the bundle alone, as the install scripts will; None, or what is wrong.
+
+    `pip download` (not `install --dry-run`, which older pip refuses with --platform) copies what
+    it resolves, so the files it picked can be checked against the target's tags.
+    """
     isolated = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
     isolated["PIP_CONFIG_FILE"] = os.devnull  # no index, no find-links but the bundle's
     with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp, "report.json")
         links = [arg for folder in wheel_dirs for arg in ("--find-links", str(folder))]
-        # --target: pip before 23.3 accepts --platform with install only together with it.
-        result = run_pip_for(target, ["install", "--dry-run", "--ignore-installed", "--no-index", "--quiet",
-                                      "--target", str(Path(tmp, "target")), "--report", str(report), *links, "relief"],
-                             env=isolated)
+        result = run_pip_for(target, ["download", "--no-index", "--quiet", "-d", tmp, *links, "relief"], env=isolated)
         if result.returncode:
             return "离线解析失败，" + pip_failure(result.stdout + result.stderr)
-        resolved = json.loads(report.read_text(encoding="utf-8"))["install"]
-    files = [unquote(item["download_info"]["url"].rsplit("/", 1)[-1]) for item in resolved]
+        files = sorted(path.name for path in Path(tmp).iterdir())
     misfits = [name for name in files if not wheel_fits(name, target)]
     return f"这些文件不适用于该平台：{'、'.join(misfits)}" if misfits else None
 
