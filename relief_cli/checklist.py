@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .privacy import Masker
-from .store import Store
+from .store import Store, read_table
 from .scan import ensure_calendar, workdays_after
 from .workdays import WorkCalendar
 
@@ -102,7 +102,7 @@ def resolve_community(store: Store, given: str) -> str:
 
 
 HOUSEHOLD_SQL = """
-WITH members AS (SELECT * FROM src_population WHERE community = :community),
+WITH members AS (SELECT * FROM {population} WHERE community = :community),
 heads AS (
     SELECT hukou_no, name, address, grid FROM (
         SELECT hukou_no, name, address, grid,
@@ -112,7 +112,7 @@ heads AS (
 ),
 roster AS (
     SELECT m.hukou_no, MIN(c.rank) AS rank
-    FROM members m JOIN src_assistance a ON a.id_no = m.id_no
+    FROM members m JOIN {assistance} a ON a.id_no = m.id_no
     JOIN _cat c ON c.name = a.category
     WHERE (a.status IS NULL OR a.status NOT IN (SELECT value FROM json_each(:inactive)))
     GROUP BY m.hukou_no
@@ -121,13 +121,13 @@ reasons AS (
     SELECT m.hukou_no, :new_application AS kind,
            ap.apply_date || ' 申请' || ap.category || '，办理状态：' || COALESCE(ap.status, '未填') AS detail,
            NULL AS alert_id, NULL AS rule, ap.apply_date AS since, NULL AS due_on
-    FROM src_applications ap JOIN members m ON m.id_no = ap.id_no
+    FROM {applications} ap JOIN members m ON m.id_no = ap.id_no
     WHERE ap.apply_date <= :as_of
       AND COALESCE(ap.status, '') NOT IN (SELECT value FROM json_each(:done))
     UNION ALL
     SELECT m.hukou_no, :adjustment, ad.adjust_date || ' 动态调整：' || ad.adjust_type
            || COALESCE('（' || ad.reason || '）', ''), NULL, NULL, ad.adjust_date, NULL
-    FROM src_adjustments ad JOIN members m ON m.id_no = ad.id_no
+    FROM {adjustments} ad JOIN members m ON m.id_no = ad.id_no
     WHERE ad.adjust_date <= :as_of AND ad.adjust_date >= date(:as_of, :adjust_window)
     UNION ALL
     SELECT a.hukou_no, :hardship, a.rule_name || '：' || a.evidence, a.id, a.rule_id, a.raised_on, a.due_on
@@ -155,8 +155,10 @@ def build_checklist(
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS _cat (name TEXT PRIMARY KEY, rank INTEGER)")
     conn.execute("DELETE FROM _cat")
     conn.executemany("INSERT INTO _cat VALUES (?, ?)", [(c.name, i) for i, c in enumerate(settings.categories)])
+    store.valid_views(as_of.isoformat())  # the lists as they stood on the checklist's date
+    tables = {s: read_table(store.config, s) for s in ("population", "assistance", "applications", "adjustments")}
     rows = conn.execute(
-        HOUSEHOLD_SQL,
+        HOUSEHOLD_SQL.format(**tables),
         {
             "community": name, "as_of": as_of.isoformat(),
             "inactive": json.dumps(list(settings.inactive_statuses), ensure_ascii=False),
@@ -169,7 +171,7 @@ def build_checklist(
     ensure_calendar(store, as_of)
     grids: dict[str, GridList] = {}
     for g, worker, phone in conn.execute(
-        "SELECT grid, worker, worker_phone FROM src_grids WHERE community = ? ORDER BY grid", (name,)
+        f"SELECT grid, worker, worker_phone FROM {read_table(store.config, 'grids')} WHERE community = ? ORDER BY grid", (name,)
     ):
         grids[g] = GridList(g, worker, masker.phone(phone))
     households: dict[str, Household] = {}

@@ -276,6 +276,11 @@ def import_cmd(
     rules: RulesOpt = None,
     source: Annotated[Optional[str], typer.Option("--source", metavar="来源",
                                                   help="强制按指定来源导入（如 medical 或 医保结算），不自动识别。")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", metavar="日期",
+                                                 help="名单的日期 YYYY-MM-DD（默认：今天）：整表中没有的人从这天起移出。")] = None,
+    allow_future: FutureOpt = False,
+    allow_shrink: Annotated[bool, typer.Option("--allow-shrink", help="确认整表名单确实大幅减少时加上（否则移出超过 20% 的整表拒绝导入）。")] = False,
+    partial: Annotated[bool, typer.Option("--partial", help="补充名单：整表类数据只新增和更新，不移出任何人。")] = False,
     fmt: FmtOpt = "table",
     verbose: VerboseOpt = False,
 ) -> None:
@@ -285,11 +290,13 @@ def import_cmd(
 
     with _errors(verbose):
         fmt = _choice(fmt, "--format", FORMATS)
+        day = _as_of(as_of, allow_future=allow_future)
         store = _open_store(db, rules, create=True, near=tuple(p.resolve().parent for p in paths), announce=True)
         if source is not None:
             source = _choice(source, "--source", {k: v.label for k, v in store.config.sources.items()})
         with _progress(enabled=fmt == "table") as progress:
-            report = import_paths(store, paths, source=source, progress=progress)
+            report = import_paths(store, paths, source=source, progress=progress, as_of=day, allow_shrink=allow_shrink,
+                                   partial=partial)
         if report.sheets and any(s.rejects_file for s in report.sheets):
             store.audit("import:rejects", {"paths": [str(p) for p in paths]}, sum(s.rejected for s in report.sheets), False,
                         ";".join(sorted({s.rejects_file for s in report.sheets if s.rejects_file})))

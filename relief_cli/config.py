@@ -40,6 +40,16 @@ class FieldSpec(Strict):
     aliases: tuple[str, ...] = ()
 
 
+class FullListSpec(Strict):
+    """A source re-sent whole each month: who is missing from a newer list has left it."""
+
+    # Fields whose values a file covers (e.g. [district] when each district sends its own file);
+    # empty: the whole city, so a file ends every entry it does not list.
+    scope: tuple[str, ...] = ()
+    # A list that would end more than this share of its scope is refused (a truncated export).
+    max_shrink: float = Field(0.2, gt=0, le=1)
+
+
 class SourceSpec(Strict):
     label: str
     department: str = ""
@@ -49,12 +59,14 @@ class SourceSpec(Strict):
     filled_when: tuple[str, ...] = ()
     # Fields the rules and lists look rows up by (id_no is always indexed).
     index: tuple[str, ...] = ()
+    full_list: FullListSpec | None = None
 
     @model_validator(mode="after")
     def _key_fields_exist(self) -> SourceSpec:
-        missing = [k for k in (*self.key, *self.filled_when, *self.index) if k not in self.fields]
+        scope = self.full_list.scope if self.full_list else ()
+        missing = [k for k in (*self.key, *self.filled_when, *self.index, *scope) if k not in self.fields]
         if missing:
-            raise ValueError(f"key、filled_when 或 index 中的字段未在 fields 中定义：{', '.join(missing)}")
+            raise ValueError(f"key、filled_when、index 或 full_list.scope 中的字段未在 fields 中定义：{', '.join(missing)}")
         for name in self.fields:
             if not name.isidentifier() or name.startswith("_"):
                 raise ValueError(f"字段名 {name} 只能由英文字母、数字和下划线组成，且不能以下划线开头")

@@ -34,7 +34,7 @@ from .config import Config
 from .parse import FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
 from .privacy import private_open
 from .reader import SUPPORTED_SUFFIXES, FileProblem
-from .store import Store
+from .store import ShrinkRefused, Store
 
 Progress = Callable[[str, str, int], None]
 MAX_REJECT_CELLS = 16_384 - 3
@@ -60,6 +60,7 @@ class SheetResult:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    ended: int = 0  # entries of a full list that this newer list no longer names (移出)
     rejects_file: str | None = None
     skipped_reason: str | None = None
 
@@ -112,8 +113,14 @@ def import_paths(
     progress: Progress | None = None,
     workers: int = WORKERS,
     parse: Callable[..., Iterator[Any]] = parse_file,
+    as_of: dt.date | None = None,
+    allow_shrink: bool = False,
+    partial: bool = False,
 ) -> ImportReport:
-    """parse: what a worker runs on each file (a module-level function, so spawn can send it)."""
+    """as_of: the date of the lists (a full list ends, from that day, the entries it no longer names);
+    allow_shrink: accept a full list that ends more than its max_shrink share;
+    partial: the files only add to full lists (a supplement), and end nobody.
+    parse: what a worker runs on each file (a module-level function, so spawn can send it)."""
     config = store.config
     if source is not None and source not in config.sources:
         raise ValueError(f"未知的数据来源 {source}，可选：{', '.join(config.sources)}")
@@ -126,7 +133,8 @@ def import_paths(
         with ParsePool(files, config, source, workers, parse) as pool:
             for path, messages in pool:
                 try:
-                    report.sheets.extend(write_file(store, path, messages, rejects_dir, progress))
+                    report.sheets.extend(write_file(store, path, messages, rejects_dir, progress, as_of, allow_shrink,
+                                                    partial))
                 except FileProblem as e:
                     report.failures.append(FileFailure(str(path), e.reason))
     finally:
@@ -361,8 +369,14 @@ def _size(path: Path) -> int:
         return 0
 
 
-def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: Path, progress: Progress | None) -> list[SheetResult]:
-    """Merge one file's parsed rows in one transaction; FileProblem leaves the database untouched."""
+def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: Path, progress: Progress | None,
+               as_of: dt.date | None = None, allow_shrink: bool = False, partial: bool = False) -> list[SheetResult]:
+    """Merge one file's parsed rows in one transaction; FileProblem leaves the database untouched.
+
+    A full list (rules.yaml full_list) also ends, as of `as_of`, the entries of its scope it no
+    longer names, and reopens those it names again (see Store.close_listing)."""
+    day = (as_of or dt.date.today()).isoformat()
+    listed: dict[str, int] = {}  # full-list source -> the first sheet that lists it
     digest = _sha256(path)
     results: dict[int, SheetResult] = {}
     headers: dict[int, Header] = {}
@@ -393,6 +407,9 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
                     counts = store.append_rows(header.source, fields, records, len(message))
                 else:
                     counts = store.merge_rows(header.source, fields, records, message.keys)
+                    if not partial and store.config.sources[header.source].full_list is not None:
+                        listed.setdefault(header.source, message.index)
+                        store.note_listed(header.source, message.keys)
                 result.imported += counts.imported
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
@@ -408,6 +425,16 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
         for source, appended in bulk.items():
             if appended:
                 store.create_indexes(source)
+        for source, index in listed.items():  # a first load (appended) has nothing to end
+            new_rows = sum(r.imported for i, r in results.items() if i in headers and headers[i].source == source)
+            try:
+                results[index].ended, _ = store.close_listing(source, day, import_id, new_rows, allow_shrink)
+            except ShrinkRefused as e:
+                label = store.config.sources[source].label
+                raise FileProblem(
+                    f"这是「{label}」的整表，导入后将移出 {e.ended} 条（原有 {e.listed_before} 条的 "
+                    f"{e.ended / max(e.listed_before, 1):.0%}，超过 {e.share:.0%}），可能是导出不完整，该文件未导入；"
+                    f"确认名单确实减少了这么多时，请加 --allow-shrink 重新导入") from None
         ordered = [results[k] for k in sorted(results)]
         totals = {k: sum(getattr(r, k) for r in ordered) for k in ("rows", "imported", "updated", "unchanged", "rejected")}
         store.finish_import(import_id, [r.as_dict() for r in ordered], totals)

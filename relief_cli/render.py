@@ -105,15 +105,16 @@ def _aligned(columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[s
 
 
 def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:
-    cols = ["文件", "工作表", "来源", "行数", "新增", "更新", "未变", "拒收", "说明"]
+    cols = ["文件", "工作表", "来源", "行数", "新增", "更新", "未变", "移出", "拒收", "说明"]
+    counts = ("rows", "imported", "updated", "unchanged", "ended", "rejected")
     rows = []
     for s in report.sheets:
         note = s.skipped_reason or ("见拒收明细" if s.rejects_file else "")
         source = (labels or {}).get(s.source, s.source) if s.source else "—"
-        rows.append([_short(s.file), s.sheet, source, s.rows, s.imported, s.updated, s.unchanged, s.rejected, note])
-    total = [sum(getattr(s, k) for s in report.sheets) for k in ("rows", "imported", "updated", "unchanged", "rejected")]
+        rows.append([_short(s.file), s.sheet, source, *(getattr(s, k) for k in counts), note])
+    total = [sum(getattr(s, k) for s in report.sheets) for k in counts]
     rows.append(["合计", "", "", *total, ""])
-    t = table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "拒收"})
+    t = table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "移出", "拒收"})
     files = sorted({s.rejects_file for s in report.sheets if s.rejects_file})
     if files:
         t = with_caption(t, "拒收明细（改正后可直接再次导入）：\n" + "\n".join(files))

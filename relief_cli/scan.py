@@ -15,7 +15,7 @@ from typing import Any
 
 from .kinds.base import RuleBase, ScanContext
 from .kinds.common import yuan
-from .store import Store
+from .store import Store, read_table
 from .workdays import WorkCalendar
 
 CALENDAR_YEARS_BEFORE = 3
@@ -53,6 +53,7 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
     counts: list[RuleCount] = []
     with store.transaction():
         refresh_calendar(store, as_of)
+        store.valid_views(ctx.as_of)
         _build_people(store, ctx)
         conn.execute("DROP TABLE IF EXISTS temp._hits")
         conn.execute(
@@ -127,27 +128,27 @@ def _build_people(store: Store, ctx: ScanContext) -> None:
     conn.executemany("INSERT INTO _cat VALUES (?, ?)", ranks)
     params = {"as_of": ctx.as_of, "inactive": json.dumps(list(settings.inactive_statuses), ensure_ascii=False)}
     conn.execute(
-        """CREATE TEMP TABLE _roster AS
-           SELECT a.id_no, MIN(c.rank) AS rank FROM src_assistance a JOIN _cat c ON c.name = a.category
+        f"""CREATE TEMP TABLE _roster AS
+           SELECT a.id_no, MIN(c.rank) AS rank FROM {ctx.table("assistance")} a JOIN _cat c ON c.name = a.category
            WHERE (a.status IS NULL OR a.status NOT IN (SELECT value FROM json_each(:inactive)))
              AND (a.since IS NULL OR a.since <= :as_of)
            GROUP BY a.id_no""",
         params,
     )
     conn.execute(
-        """CREATE TEMP TABLE _household AS
+        f"""CREATE TEMP TABLE _household AS
            SELECT p.hukou_no, c.name AS category FROM (
-               SELECT p.hukou_no, MIN(r.rank) AS rank FROM src_population p JOIN _roster r ON r.id_no = p.id_no
+               SELECT p.hukou_no, MIN(r.rank) AS rank FROM {ctx.table("population")} p JOIN _roster r ON r.id_no = p.id_no
                GROUP BY p.hukou_no) p JOIN _cat c ON c.rank = p.rank"""
     )
     conn.execute("CREATE UNIQUE INDEX temp._household_pk ON _household (hukou_no)")
     # Only people with a category: everyone else is the default category, which every
     # kind supplies with COALESCE. A person's own roster category wins over the household's.
     conn.execute(
-        """CREATE TEMP TABLE _person AS
+        f"""CREATE TEMP TABLE _person AS
            SELECT r.id_no, c.name AS category FROM _roster r JOIN _cat c ON c.rank = r.rank
            UNION ALL
-           SELECT p.id_no, h.category FROM _household h JOIN src_population p ON p.hukou_no = h.hukou_no
+           SELECT p.id_no, h.category FROM _household h JOIN {ctx.table("population")} p ON p.hukou_no = h.hukou_no
            WHERE p.id_no NOT IN (SELECT id_no FROM _roster)"""
     )
     conn.execute("CREATE UNIQUE INDEX temp._person_pk ON _person (id_no)")
@@ -188,13 +189,14 @@ def _run_read_only(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -
 
 
 # Routing: a person's own population row, a household's head (or first member);
-# then the grid table gives district, town and the grid worker.
+# then the grid table gives district, town and the grid worker. The population and the
+# grid table are read as on the scan date ({population}, {grids}: their valid views).
 ROUTE_SQL = """
 WITH heads AS (
     SELECT hukou_no, id_no, community, grid FROM (
         SELECT hukou_no, id_no, community, grid,
                ROW_NUMBER() OVER (PARTITION BY hukou_no ORDER BY (relation = '户主') DESC, _id) AS n
-        FROM src_population WHERE hukou_no IN (SELECT subject_key FROM _hits WHERE subject = 'household'))
+        FROM {population} WHERE hukou_no IN (SELECT subject_key FROM _hits WHERE subject = 'household'))
     WHERE n = 1
 )
 SELECT h.rule_id, h.subject, h.subject_key, h.period, h.evidence, h.refs,
@@ -203,7 +205,7 @@ SELECT h.rule_id, h.subject, h.subject_key, h.period, h.evidence, h.refs,
        COALESCE(p.community, hd.community) AS community,
        COALESCE(p.grid, hd.grid) AS grid
 FROM _hits h
-LEFT JOIN src_population p ON h.subject = 'person' AND p.id_no = h.subject_key
+LEFT JOIN {population} p ON h.subject = 'person' AND p.id_no = h.subject_key
 LEFT JOIN heads hd ON h.subject = 'household' AND hd.hukou_no = h.subject_key
 WHERE h.rule_id = :rule_id
 """
@@ -222,8 +224,8 @@ def _raise_alerts(store: Store, rule: RuleBase, as_of: dt.date) -> int:
                r.id_no, r.hukou_no, g.district, g.town, r.community, r.grid, g.worker, g.worker_phone,
                :as_of, (SELECT MIN(day) FROM calendar WHERE idx = (SELECT idx FROM calendar WHERE day = :as_of) + :n),
                r.evidence, r.refs
-        FROM ({ROUTE_SQL}) r
-        LEFT JOIN src_grids g ON g.community = r.community AND g.grid = r.grid
+        FROM ({ROUTE_SQL.format(population=read_table(store.config, "population"))}) r
+        LEFT JOIN {read_table(store.config, "grids")} g ON g.community = r.community AND g.grid = r.grid
         WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = r.rule_id AND a.subject_key = r.subject_key
                           AND a.raised_on > date(:as_of, :cooldown) AND a.period != r.period)
         """,
@@ -237,21 +239,24 @@ def _raise_alerts(store: Store, rule: RuleBase, as_of: dt.date) -> int:
 
 
 def route_unassigned(store: Store) -> None:
-    """Open alerts without a worker are routed again: grid data may have arrived since."""
+    """Open alerts without a worker are routed again: grid data may have arrived since.
+
+    Inside a scan: the population and grid table as on the scan date."""
+    population, grids = read_table(store.config, "population"), read_table(store.config, "grids")
     store.conn.execute(
-        """
+        f"""
         UPDATE alerts SET
             hukou_no = COALESCE(alerts.hukou_no, x.hukou_no), community = x.community, grid = x.grid,
             district = x.district, town = x.town, worker = x.worker, worker_phone = x.worker_phone
         FROM (
             SELECT a.id, p.hukou_no, p.community, p.grid, g.district, g.town, g.worker, g.worker_phone
             FROM alerts a
-            JOIN src_population p ON p._id = (
-                SELECT q._id FROM src_population q
+            JOIN {population} p ON p._id = (
+                SELECT q._id FROM {population} q
                 WHERE (a.subject = 'person' AND q.id_no = a.subject_key)
                    OR (a.subject = 'household' AND q.hukou_no = a.subject_key)
                 ORDER BY (q.relation = '户主') DESC, q._id LIMIT 1)
-            JOIN src_grids g ON g.community = p.community AND g.grid = p.grid
+            JOIN {grids} g ON g.community = p.community AND g.grid = p.grid
             WHERE a.status = 'open' AND a.worker IS NULL
         ) x
         WHERE alerts.id = x.id

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 from typing import Any
 from pathlib import Path
 
@@ -98,7 +99,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outcomes_alert ON outcomes (alert_id, id);
     """,
+    # Earlier validity spans of full-list entries that left a list and came back (see close_listing).
+    """
+    CREATE TABLE list_spans (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        valid_from TEXT,
+        valid_to TEXT NOT NULL,
+        ended_by INTEGER,
+        reopened_by INTEGER NOT NULL
+    );
+    CREATE INDEX list_spans_key ON list_spans (source, key);
+    """,
 )
+# Every source row: where it came from, and (for full lists) when it was on the list:
+# valid from _valid_from (NULL: since it was first seen) until _valid_to (NULL: still listed),
+# ended by import _ended_by.
+META_COLUMNS = {"_key": str, "_file": str, "_sheet": str, "_row": int, "_import": int,
+                "_valid_from": str, "_valid_to": str, "_ended_by": int}
 
 
 class StoreError(Exception):
@@ -110,6 +129,14 @@ class MergeCounts:
     imported: int
     updated: int
     unchanged: int
+
+
+class ShrinkRefused(Exception):
+    """A full list would end too many of its entries (probably a truncated export)."""
+
+    def __init__(self, ended: int, listed_before: int, share: float):
+        super().__init__(ended, listed_before, share)
+        self.ended, self.listed_before, self.share = ended, listed_before, share
 
 
 def _create_private(path: Path) -> None:
@@ -181,7 +208,7 @@ class Store:
         for name, spec in self.config.sources.items():
             columns = {f: SQL_TYPES.get(s.type, str) for f, s in spec.fields.items()}
             have = existing.get(source_table(name))
-            if have is not None and set(columns) <= have:
+            if have is not None and set(columns) | set(META_COLUMNS) <= have:
                 if not set(self.index_names(name)) <= indexes:
                     with self.transaction():
                         self.create_indexes(name)
@@ -190,14 +217,11 @@ class Store:
             if not table.exists():
                 with self.transaction():
                     self.db.create_table(
-                        source_table(name),
-                        {"_id": int, **columns, "_key": str, "_file": str, "_sheet": str, "_row": int, "_import": int},
-                        pk="_id",
-                        not_null={"_key"},
+                        source_table(name), {"_id": int, **columns, **META_COLUMNS}, pk="_id", not_null={"_key"},
                     )
                     self.create_indexes(name)
             else:
-                missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
+                missing = {c: t for c, t in {**columns, **META_COLUMNS}.items() if c not in table.columns_dict}
                 with self.transaction():
                     for column, ctype in missing.items():
                         table.add_column(column, ctype)
@@ -307,6 +331,64 @@ class Store:
             ),
         )
 
+    # -- full lists -----------------------------------------------------------
+    def note_listed(self, source: str, keys: Sequence[str]) -> None:
+        """Remember, for this file's transaction, the entries a full list names."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _listed (source TEXT, key TEXT, PRIMARY KEY (source, key)) WITHOUT ROWID")
+        self.conn.executemany("INSERT OR IGNORE INTO _listed VALUES (?, ?)", zip(repeat(source), keys))
+
+    def close_listing(self, source: str, day: str, import_id: int, new_rows: int, allow_shrink: bool) -> tuple[int, int]:
+        """A full list has been merged: end the valid entries of its scope that it does not name,
+        and reopen the ended ones it names again (their earlier span goes to list_spans).
+
+        Must run inside the file's transaction. Returns (ended, reopened); raises ShrinkRefused
+        when more than max_shrink of the entries listed before would end, unless allowed.
+        """
+        spec = self.config.sources[source].full_list
+        assert spec is not None
+        table = source_table(source)
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _listed (source TEXT, key TEXT, PRIMARY KEY (source, key)) WITHOUT ROWID")
+        listed = "SELECT key FROM _listed WHERE source = :source"
+        scope = "1"
+        if spec.scope:
+            cols = ", ".join(f't."{f}"' for f in spec.scope)
+            inner = ", ".join(f'x."{f}"' for f in spec.scope)
+            scope = f"({cols}) IN (SELECT {inner} FROM \"{table}\" x WHERE x._key IN ({listed}))"
+        params = {"source": source, "day": day, "import": import_id}
+        gone = f'FROM "{table}" t WHERE t._valid_to IS NULL AND {scope} AND t._key NOT IN ({listed})'
+        ended = self.conn.execute(f"SELECT count(*) {gone}", params).fetchone()[0]
+        valid = self.conn.execute(f'SELECT count(*) FROM "{table}" t WHERE t._valid_to IS NULL AND {scope}', params).fetchone()[0]
+        before = valid - new_rows
+        if ended and not allow_shrink and ended > spec.max_shrink * before:
+            raise ShrinkRefused(ended, before, spec.max_shrink)
+        self.conn.execute(f'UPDATE "{table}" AS t SET _valid_to = :day, _ended_by = :import WHERE t._id IN (SELECT t._id {gone})',
+                          params)
+        back = f'FROM "{table}" t WHERE t._valid_to IS NOT NULL AND t._key IN ({listed})'
+        reopened = self.conn.execute(
+            f"INSERT INTO list_spans (source, key, valid_from, valid_to, ended_by, reopened_by) "
+            f"SELECT :source, t._key, t._valid_from, t._valid_to, t._ended_by, :import {back}", params).rowcount
+        self.conn.execute(f'UPDATE "{table}" AS t SET _valid_from = :day, _valid_to = NULL, _ended_by = NULL '
+                          f"WHERE t._id IN (SELECT t._id {back})", params)
+        self.conn.execute("DELETE FROM _listed WHERE source = :source", params)
+        return ended, reopened
+
+    def valid_views(self, day: str) -> None:
+        """Temp views _valid_<source> of the full-list sources: the entries on the list on `day`."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _as_of (day TEXT)")
+        self.conn.execute("DELETE FROM _as_of")
+        self.conn.execute("INSERT INTO _as_of VALUES (?)", (day,))
+        on = "(SELECT day FROM temp._as_of)"
+        for source, spec in self.config.sources.items():
+            if spec.full_list is None:
+                continue
+            self.conn.execute(f'DROP VIEW IF EXISTS temp."{valid_table(source)}"')
+            self.conn.execute(
+                f'CREATE TEMP VIEW "{valid_table(source)}" AS SELECT * FROM main."{source_table(source)}" t '
+                f"WHERE (t._valid_to IS NULL OR t._valid_to > {on}) AND (t._valid_from IS NULL OR t._valid_from <= {on}) "
+                f"OR EXISTS (SELECT 1 FROM main.list_spans s WHERE s.source = '{source}' AND s.key = t._key "
+                f"AND s.valid_to > {on} AND (s.valid_from IS NULL OR s.valid_from <= {on}))"
+            )
+
     # -- audit ----------------------------------------------------------------
     def audit(self, command: str, filters: dict, rows: int, show_pii: bool, target: str | None = None) -> None:
         """Every export and every --show-pii use leaves a line: who, when, what, how many."""
@@ -326,6 +408,16 @@ def _record_columns(fields: Sequence[str]) -> list[str]:
 
 def source_table(source: str) -> str:
     return f"src_{source}"
+
+
+def valid_table(source: str) -> str:
+    """The view of a full-list source's entries valid on the date of Store.valid_views."""
+    return f"_valid_{source}"
+
+
+def read_table(config: Config, source: str) -> str:
+    """What a query as of a date reads: the valid entries of a full list, else the whole table."""
+    return valid_table(source) if config.sources[source].full_list is not None else source_table(source)
 
 
 def source_columns(spec: SourceSpec) -> list[str]:

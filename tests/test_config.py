@@ -45,7 +45,7 @@ def test_every_problem_is_reported_at_once_naming_the_key(tmp_path):
 
     problems = broken(tmp_path, mutate)
     assert problems == [
-        "rules.yaml: sources.deaths: key、filled_when 或 index 中的字段未在 fields 中定义：dod",
+        "rules.yaml: sources.deaths: key、filled_when、index 或 full_list.scope 中的字段未在 fields 中定义：dod",
         "rules.yaml: sources.medical.fields.oop.type: 取值应为 'id', 'name', 'phone', 'text', 'date', 'period', 'amount', 'grade', 'category', 'int' 之一",
         "rules.yaml: visit_working_dayz: 未知的键（请检查拼写）",
         "rules.yaml: rules[1] (id: medical_surge).recent: 应为整数",
