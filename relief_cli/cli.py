@@ -28,9 +28,32 @@ _CLICK_ERRORS = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
 UsageError = _CLICK_ERRORS["UsageError"]
 
 
+def usage_error(text: str, ctx: Any = None) -> Any:
+    """A click usage error whose Chinese text relief wrote itself."""
+    error = UsageError(text, ctx=ctx)
+    error.relief_text = text
+    return error
+
+
 class ReliefCommand(TyperCommand):
     def format_help(self, ctx: Any, formatter: Any) -> None:
         formatter.write(render_help(self, ctx) + "\n")
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """An option given twice is refused (click would silently keep the last one)."""
+        for param in self.params:
+            if getattr(param, "param_type_name", "") != "option" or getattr(param, "multiple", False):
+                continue
+            names = [*param.opts, *param.secondary_opts]
+            given = [a for a in args if a in names or any(a.startswith(n + "=") for n in names if n.startswith("--"))]
+            if len(given) > 1:
+                raise usage_error(f"选项 {max(param.opts, key=len)} 只能给一次", ctx)
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as e:
+            if getattr(e, "ctx", None) is None:
+                e.ctx = ctx  # so the hint names this command's help
+            raise
 
 
 class ReliefGroup(TyperGroup):
@@ -40,7 +63,7 @@ class ReliefGroup(TyperGroup):
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name = args[0] if args else ""
         if name and self.get_command(ctx, name) is None and not name.startswith("-"):
-            raise UsageError(f"没有命令「{name}」，可用的命令：{'、'.join(self.list_commands(ctx))}", ctx=ctx)
+            raise usage_error(f"没有命令「{name}」，可用的命令：{'、'.join(self.list_commands(ctx))}", ctx)
         return super().resolve_command(ctx, args)
 
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True,
@@ -63,11 +86,8 @@ class ReliefGroup(TyperGroup):
         except typer.Abort:
             _stderr("已取消。")
             sys.exit(1)
-        except BrokenPipeError:
-            _quiet_closed_stdout()
-            sys.exit(1)
         except OSError as e:
-            if os.name == "nt" and e.errno == errno.EINVAL:  # Windows reports a closed pipe this way
+            if closed_pipe(e):
                 _quiet_closed_stdout()
                 sys.exit(1)
             raise
@@ -76,12 +96,24 @@ class ReliefGroup(TyperGroup):
         return code
 
 
+def closed_pipe(e: BaseException) -> bool:
+    """The reader of our output went away (`relief alerts | more` quit early)."""
+    if isinstance(e, BrokenPipeError):
+        return True
+    return os.name == "nt" and isinstance(e, OSError) and e.errno == errno.EINVAL  # how Windows reports it
+
+
 def _tolerant_console() -> None:
-    """A console in another code page (chcp 936, output redirected to a file) gets '?' for a
-    character it cannot show, never a UnicodeEncodeError halfway through a table."""
+    """Output redirected under a Chinese code page (chcp 936) is written in GB18030, the superset
+    of GBK that also has the rare characters of names; any other code page gets '?' for a character
+    it cannot show. Never a UnicodeEncodeError halfway through a table."""
     for stream in (sys.stdout, sys.stderr):
-        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
-        if encoding and not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if not encoding or encoding.startswith("utf") or not hasattr(stream, "reconfigure"):
+            continue
+        if encoding in ("gbk", "cp936", "gb2312", "936", "ms936"):
+            stream.reconfigure(encoding="gb18030")
+        else:
             stream.reconfigure(errors="replace")
 
 
@@ -163,7 +195,7 @@ def _errors(verbose: bool) -> Iterator[None]:
 
     try:
         yield
-    except (typer.Exit, BrokenPipeError):
+    except typer.Exit:
         raise
     except ConfigError as e:
         _stderr("规则文件有误：")
@@ -180,7 +212,7 @@ def _errors(verbose: bool) -> Iterator[None]:
         _stderr("已中断，本次未完成的文件没有写入数据库。")
         raise typer.Exit(130) from None
     except Exception as e:
-        if verbose:
+        if verbose or closed_pipe(e):  # a closed pipe ends quietly (ReliefGroup.main)
             raise
         # The message of an unexpected error may quote a cell: show only its type.
         _stderr(f"内部错误（{type(e).__name__}）。请加 --verbose 重试以查看详情，并报告给维护人员。")
@@ -252,8 +284,8 @@ def _warn_unknown_years(store: Any, *days: dt.date) -> None:
     calendar = WorkCalendar.from_settings(store.config.settings.calendar)
     for year in sorted({d.year for d in days}):
         if not calendar.knows_year(year):
-            _stderr(f"注意：已安装的节假日日历还没有 {year} 年的放假和调休安排，{year} 年的工作日暂按周一至周五计算；"
-                    f"国务院公布后，请在 rules.yaml 的 calendar 下补充 holidays（放假日）和 workdays（调休上班日）。")
+            _stderr(f"注意：已安装的节假日日历还没有 {year} 年的放假和调休安排，{year} 年的走访期限只按周末和固定节日估算"
+                    f"（没有调休）；国务院公布后，请在 rules.yaml 的 calendar 下补充 holidays（放假日）和 workdays（调休上班日）。")
 
 
 def _horizon(day: dt.date) -> dt.date:
@@ -291,9 +323,13 @@ def import_cmd(
     with _errors(verbose):
         fmt = _choice(fmt, "--format", FORMATS)
         day = _as_of(as_of, allow_future=allow_future)
-        store = _open_store(db, rules, create=True, near=tuple(p.resolve().parent for p in paths), announce=True)
         if source is not None:
-            source = _choice(source, "--source", {k: v.label for k, v in store.config.sources.items()})
+            from .config import load_config
+
+            source = _choice(source, "--source", {k: v.label for k, v in load_config(rules).sources.items()})
+        if not any(p.exists() for p in paths):
+            raise DataProblem(f"找不到要导入的文件或文件夹：{'、'.join(map(str, paths))}（没有建立数据库）")
+        store = _open_store(db, rules, create=True, near=tuple(p.resolve().parent for p in paths), announce=True)
         with _progress(enabled=fmt == "table") as progress:
             report = import_paths(store, paths, source=source, progress=progress, as_of=day, allow_shrink=allow_shrink,
                                    partial=partial)
@@ -381,7 +417,7 @@ def alerts_cmd(
         fmt = _choice(fmt, "--format", LIST_FORMATS)
         status = _choice(status, "--status", STATUSES) if status is not None else None
         _output(xlsx)
-        store = _open_store(db, rules)
+        store = _open_store(db, rules, announce=True)
         flt = AlertFilter(community=community, grid=grid, rule=rule, family=family, status=status)
         check_filter(store, flt)
         rows = list_alerts(store, flt, Masker(show_pii), with_refs=with_refs and fmt == "json")
@@ -459,8 +495,10 @@ def outcome_cmd(
 
     with _errors(verbose):
         ids = [_number(a, "预警编号", minimum=1) for a in alert_ids or []]
-        day = _as_of(visit_date, "--date")
-        store = _open_store(db, rules)
+        day = _date(visit_date, "--date") if visit_date else dt.date.today()
+        if day > dt.date.today():
+            raise UsageProblem(f"--date 走访日期 {day} 晚于今天（{dt.date.today()}），请填写实际走访的日期")
+        store = _open_store(db, rules, announce=True)
         if household:
             ids += household_alerts(store, household)
             if not ids:
@@ -552,7 +590,8 @@ def report_cmd(
         if start > end:
             raise UsageProblem("--from 不能晚于 --to")
         _output(xlsx)
-        store = _open_store(db, rules)
+        store = _open_store(db, rules, announce=True)
+        _warn_unknown_years(store, end)
         result = funnel(store, start, end, by)
         if fmt == "json":
             print_json(result.as_dict())
@@ -727,7 +766,8 @@ def demo_cmd(
                   f"（relief outcome {' '.join(map(str, story))} --result 纳入救助 --detail 医疗救助 …）")
 
         late_day = SAMPLE_AS_OF + dt.timedelta(days=14)
-        out.print(f"\n[bold]第 6 步：{late_day} 仍未走访的超期预警（relief overdue --days 5 --as-of {late_day}）[/bold]")
+        future = " --allow-future" if late_day > dt.date.today() else ""
+        out.print(f"\n[bold]第 6 步：{late_day} 仍未走访的超期预警（relief overdue --days 5 --as-of {late_day}{future}）[/bold]")
         out.print(overdue_table(overdue(store, late_day)))
 
         out.print(f"\n[bold]第 7 步：预警成效（relief report --by rule --to {late_day}）[/bold]")

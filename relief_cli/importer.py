@@ -137,6 +137,8 @@ def import_paths(
                                                     partial))
                 except FileProblem as e:
                     report.failures.append(FileFailure(str(path), e.reason))
+                finally:
+                    messages.close()  # closes the spill now: Windows cannot delete a file still open
     finally:
         if collecting:
             gc.enable()

@@ -17,6 +17,7 @@ import io
 import struct
 import zipfile
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,14 @@ except ImportError:  # optional (see the module docstring)
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
-TEXT_SUFFIXES = {".csv", ".txt"}
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".et"}
+TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
+# What a folder import reads; anything else in the folder is listed as skipped (.txt too: in a
+# folder it is usually a note, and only a file named on the command line is read as text).
+FOLDER_SUFFIXES = SPREADSHEET_SUFFIXES | {".csv", ".tsv"}
 SUPPORTED_SUFFIXES = SPREADSHEET_SUFFIXES | TEXT_SUFFIXES
+# Web systems save an HTML table, or tab-separated text, under an .xls name (Excel opens both).
+WEB_EXPORT_SUFFIXES = {".xls", ".et"}
 # Zip-bomb limits for xlsx/ods, checked from the archive directory before any XML is parsed.
 # A real 1,048,576-row sheet unpacks to about 0.5 GB at a ratio near 15; a bomb claims far
 # more, or packs far tighter. (The parse worker's memory cap is the second line.)
@@ -103,6 +109,11 @@ def open_file(path: Path) -> list[Sheet]:
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
         return _calamine(path, "xls")
+    if suffix in WEB_EXPORT_SUFFIXES and _looks_like_text(path):
+        text = decode_text(path.read_bytes())
+        if _looks_like_html(text):
+            return _html_sheets(path.stem, text)
+        return [_text_sheet(path.stem, text)]
     if suffix in SPREADSHEET_SUFFIXES:
         if _looks_like_text(path):
             raise FileProblem(f"扩展名是 {suffix}，但内容是文本（可能是改了扩展名的 CSV），请把扩展名改为 .csv 后导入")
@@ -192,6 +203,8 @@ def _calamine(path: Path, kind: str, streamed: bool = False) -> list[Sheet]:
         metas = wb.sheets_metadata
     except BaseException as e:  # calamine raises several error types, and pyo3 panics are BaseException
         _reraise_interrupts(e)
+        if streamed:  # the fork failed to open it: python-calamine may not
+            return _calamine(path, kind)
         raise FileProblem(f"文件已损坏或不完整，无法作为 {kind} 工作簿读取") from None
     sheets: list[Sheet] = [
         _StreamedSheet(wb, meta.name, meta.visible != lib.SheetVisibleEnum.Visible, path) if streamed
@@ -289,9 +302,105 @@ class _CsvSheet(Sheet):
 
     def rows(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterator[list[Any]]:
         try:
-            yield from _cut(islice(csv.reader(io.StringIO(self._text), self._dialect), start, stop), width)
+            rows = islice(csv.reader(io.StringIO(self._text), self._dialect), start, stop)
+            yield from _cut(([_unwrap(c) for c in row] for row in rows), width)
         except csv.Error:
             raise FileProblem("CSV 格式错误（引号不成对或字段中含非法字符）") from None
+
+
+def _unwrap(cell: str) -> str:
+    """="340702…": the usual trick to keep a long number as text in a CSV; the text is inside."""
+    if cell.startswith('="') and cell.endswith('"') and len(cell) >= 3:
+        return cell[2:-1].replace('""', '"')
+    return cell
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text[:4096].lstrip().lower()
+    return head.startswith("<") and ("<table" in text[:1 << 20].lower())
+
+
+class _ListSheet(Sheet):
+    def __init__(self, name: str, rows: list[list[Any]]):
+        super().__init__(name, hidden=False)
+        self._rows = rows
+
+    def rows(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterator[list[Any]]:
+        return _cut(iter(self._rows[start:stop]), width)
+
+
+def _html_sheets(name: str, text: str) -> list[Sheet]:
+    """Each table of an HTML page as a sheet (the first keeps the file's name)."""
+    parser = _TableParser()
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception:  # html.parser is lenient; anything it still raises means a damaged page
+        raise FileProblem("HTML 表格格式错误，无法读取") from None
+    tables = [t for t in parser.tables if any(any(c.strip() for c in row) for row in t)]
+    if not tables:
+        raise FileProblem("扩展名是 .xls，内容是网页，但其中没有表格")
+    return [_ListSheet(name if i == 0 else f"{name}（表{i + 1}）", t) for i, t in enumerate(tables)]
+
+
+class _TableParser(HTMLParser):
+    """Rows of cells of every <table>, colspan and rowspan laid out as Excel shows them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[str]]] = []
+        self._open: list[tuple[list[list[str]], dict[tuple[int, int], str]]] = []  # tables being read, innermost last
+        self._cell: list[str] | None = None
+        self._span = (1, 1)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._open.append(([], {}))
+        elif not self._open:
+            return
+        elif tag == "tr":
+            self._open[-1][0].append([])
+        elif tag in ("td", "th"):
+            if not self._open[-1][0]:
+                self._open[-1][0].append([])
+            values = dict(attrs)
+            self._span = (_span(values.get("rowspan")), _span(values.get("colspan")))
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._open:
+            rows, covered = self._open[-1]
+            r, row = len(rows) - 1, rows[-1]
+            while (r, len(row)) in covered:  # cells spanned from rows above come first
+                row.append(covered.pop((r, len(row))))
+            rowspan, colspan = self._span
+            row.append(" ".join("".join(self._cell).split(" ")).strip())
+            for c in range(len(row), len(row) + colspan - 1):
+                row.append("")
+            for dr in range(1, rowspan):
+                for dc in range(colspan):
+                    covered[(r + dr, len(row) - colspan + dc)] = ""
+            self._cell = None
+        elif tag == "tr" and self._open:
+            rows, covered = self._open[-1]
+            r, row = len(rows) - 1, rows[-1] if rows else []
+            while (r, len(row)) in covered:
+                row.append(covered.pop((r, len(row))))
+        elif tag == "table" and self._open:
+            self.tables.append(self._open.pop()[0])
+
+
+def _span(value: str | None) -> int:
+    try:
+        return max(1, min(int(value or 1), 1000))
+    except ValueError:
+        return 1
 
 
 def _reraise_interrupts(e: BaseException) -> None:
@@ -312,7 +421,10 @@ def decode_text(data: bytes) -> str:
 
 
 def _csv_sheet(path: Path) -> Sheet:
-    text = decode_text(path.read_bytes())
+    return _text_sheet(path.stem, decode_text(path.read_bytes()))
+
+
+def _text_sheet(name: str, text: str) -> Sheet:
     if not text.strip():
         raise FileProblem("文件为空")
     sample = text[:8192]
@@ -321,4 +433,4 @@ def _csv_sheet(path: Path) -> Sheet:
     except csv.Error:
         dialect = csv.excel
 
-    return _CsvSheet(path.stem, text, dialect)
+    return _CsvSheet(name, text, dialect)

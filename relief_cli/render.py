@@ -47,9 +47,10 @@ def print_json(data: Any) -> None:
 PLAIN_ABOVE_ROWS = 300
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], justify_right: set[str] | None = None) -> Any:
-    """A table that survives a 100-column console: columns of IDs, dates and numbers never wrap;
-    the text columns give way."""
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], justify_right: set[str] | None = None,
+          whole: set[str] = frozenset()) -> Any:
+    """A table that survives a 100-column console: columns of IDs, dates and numbers, and the
+    columns in `whole` (file names), never wrap; the other text columns give way."""
     if len(rows) > PLAIN_ABOVE_ROWS:
         return plain_table(title, columns, rows, justify_right or set())
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False,
@@ -58,7 +59,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     texts = [["" if v is None else str(v) for v in r] for r in rows]
     for j, c in enumerate(columns):
         values = [r[j] for r in texts if r[j]]
-        atomic = bool(values) and all(ATOMIC.fullmatch(line) for v in values for line in v.splitlines())
+        atomic = c in whole or bool(values) and all(ATOMIC.fullmatch(line) for v in values for line in v.splitlines())
         t.add_column(c, justify="right" if c in right else "left", no_wrap=atomic, overflow="fold")
     for r in texts:
         # Text, not markup: a cell from a department's export may contain '[' .
@@ -114,7 +115,7 @@ def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:
         rows.append([_short(s.file), s.sheet, source, *(getattr(s, k) for k in counts), note])
     total = [sum(getattr(s, k) for s in report.sheets) for k in counts]
     rows.append(["合计", "", "", *total, ""])
-    t = table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "移出", "拒收"})
+    t = table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "移出", "拒收"}, whole={"文件"})
     files = sorted({s.rejects_file for s in report.sheets if s.rejects_file})
     if files:
         t = with_caption(t, "拒收明细（改正后可直接再次导入）：\n" + "\n".join(files))

@@ -123,11 +123,13 @@ def _param_label(param: Any) -> str:
 
 
 def usage_error_text(error: Any) -> str:
-    """One Chinese sentence for a click usage error (the English message is never shown)."""
+    """One Chinese sentence for a click usage error (click's English message is never shown;
+    relief's own usage errors carry their Chinese text in `relief_text`)."""
     kind = type(error).__name__
     message = getattr(error, "message", "") or ""
-    if has_cjk(message):
-        return message.rstrip("。")
+    own = getattr(error, "relief_text", None)
+    if own:
+        return own.rstrip("。")
     if kind == "MissingParameter":
         param = getattr(error, "param", None)
         if param is not None and _is_argument(param):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,11 +73,20 @@ def fill_sheet(ws: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], fi
 
 
 def save_private(wb: Workbook, path: Path) -> None:
-    with private_open(path) as f:
-        try:
+    """Written beside the target and renamed over it: a failure halfway (a full disk, a share gone,
+    the target open in Excel) leaves an existing workbook as it was."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with private_open(partial) as f:
             wb.save(f)
-        except OSError as e:  # the disk filled up, or a network share went away
-            raise write_problem(path, e) from None
+        os.replace(partial, path)
+    except OSError as e:
+        raise write_problem(path, e) from None
+    finally:
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:  # its folder could not be made in the first place
+            pass
 
 
 def write_workbook(path: Path, sheets: Sequence[SheetSpec]) -> None:

@@ -85,6 +85,11 @@ USAGE_ERRORS = [
     (["scan", "--as-of", "2099-01-01"], "--as-of 2099-01-01 晚于今天"),
     (["report", "--from", "2026-05-01", "--to", "2026-04-01"], "--from 不能晚于 --to"),
     (["demo", "--db", "relief.db"], "演示不能使用 relief.db"),
+    (["alerts", "金口岭"], "多余的参数：金口岭"),
+    (["alerts", "--社区", "金口岭"], "没有选项 --社区"),
+    (["alerts", "--status", "open", "--status", "closed"], "选项 --status 只能给一次"),
+    (["alerts", "--community=金口岭", "--community", "幸福"], "选项 --community 只能给一次"),
+    (["outcome", "1", "--result", "无法联系", "--handler", "甲", "--date", "2099-01-01"], "--date 走访日期 2099-01-01 晚于今天"),
 ]
 
 
@@ -177,10 +182,12 @@ def test_long_evidence_is_shortened_in_the_table_not_in_json(sample_city):
 
 
 def test_piping_into_head_ends_quietly(sample_city):
-    command = f'"{sys.executable}" -m relief_cli alerts --db "{sample_city}" --format json --with-refs | head -c 100'
+    command = (f'"{sys.executable}" -m relief_cli alerts --db "{sample_city}" --format json --with-refs | head -c 100;'
+               ' echo " ${PIPESTATUS[0]}" >&2')
     done = subprocess.run(command, shell=True, capture_output=True, executable="/bin/bash")
-    assert done.returncode == 0 and len(done.stdout) == 100
-    assert done.stderr == b"", done.stderr.decode("utf-8", "replace")
+    assert len(done.stdout) == 100
+    lines = done.stderr.decode("utf-8", "replace").splitlines()
+    assert lines[-1] == " 1" and all(line.startswith("规则：") for line in lines[:-1]), lines  # no message; exit 1
 
 
 @pytest.mark.parametrize("args", [["--help"], ["alerts"], ["checklist", "--community", "金口岭", "--as-of", "2026-11-20"],

@@ -55,6 +55,18 @@ def test_a_stream_that_fails_midway_is_finished_by_python_calamine(config, monke
         assert messages(path, config) == expected[path.name], path.name
 
 
+@pytest.mark.skipif(reader.python_calamine_plus is None, reason="python-calamine-plus is not installed")
+def test_a_workbook_the_fork_cannot_open_is_read_by_python_calamine(config, monkeypatch):
+    expected = {path.name: messages(path, config) for path in XLSX}
+
+    def refuse(path):
+        raise RuntimeError("cannot open")
+
+    monkeypatch.setattr(reader.python_calamine_plus.CalamineWorkbook, "from_path", staticmethod(refuse))
+    for path in XLSX:
+        assert messages(path, config) == expected[path.name], path.name
+
+
 def test_without_the_fork_the_import_is_the_same(tmp_path):
     """Processes (the importer and its workers) in which python-calamine-plus cannot be imported."""
     hidden = tmp_path / "hidden"

@@ -160,23 +160,41 @@ def test_export_targets_an_office_gets_wrong(sample_city, tmp_path, monkeypatch)
 
 
 def test_a_workbook_open_in_excel_is_one_chinese_line(sample_city, tmp_path, monkeypatch):
-    """Windows refuses to open a file Excel or WPS holds with a sharing violation, which Python raises
-    as PermissionError; the same error stands in for it here (Linux has no mandatory locks)."""
+    """Windows refuses to replace a file Excel or WPS holds open with a sharing violation, which
+    Python raises as PermissionError; the same error stands in for it here (Linux has no such lock)."""
     target = tmp_path / "预警.xlsx"
     target.write_bytes(b"held by Excel")
-    real_open = os.open
+    real_replace = os.replace
 
-    def locked(path, *args, **kwargs):
-        if Path(path) == target:
+    def locked(src, dst, *args, **kwargs):
+        if Path(dst) == target:
             raise PermissionError(13, "The process cannot access the file because it is being used by another process")
-        return real_open(path, *args, **kwargs)
+        return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(os, "open", locked)
+    monkeypatch.setattr(os, "replace", locked)
     result = run("alerts", "--db", sample_city, "--xlsx", target)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"错误：无法写入 {target}：文件正被其他程序（如 Excel、WPS）打开，或没有写入权限；请关闭该文件或换一个位置后重试")
     assert target.read_bytes() == b"held by Excel"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["预警.xlsx"]  # no half-written file left beside it
+
+
+def test_a_failed_export_leaves_the_earlier_workbook_whole(sample_city, tmp_path, monkeypatch):
+    target = tmp_path / "月报.xlsx"
+    assert run("report", "--db", sample_city, "--to", "2026-11-20", "--xlsx", target).exit_code == 0
+    before = target.read_bytes()
+    import openpyxl.workbook.workbook as wbmod
+
+    def full_disk(self, f):
+        f.write(b"PK\x03\x04 partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(wbmod.Workbook, "save", full_disk)
+    result = run("report", "--db", sample_city, "--to", "2026-11-20", "--xlsx", target)
+    assert result.exit_code == 1 and result.stderr.strip().endswith(f"错误：无法写入 {target}：磁盘空间不足")
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["月报.xlsx"]
 
 
 def test_sample_out_must_be_a_folder(tmp_path):
@@ -194,4 +212,5 @@ def test_demo_with_a_missing_data_folder(tmp_path):
 
 def test_readme_exit_codes_match_the_program():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "退出码：0 成功；1 数据或文件有问题（已说明原因）；2 命令用法错误（选项写错、缺少必填项、取值不在可选范围）" in text
+    assert ("退出码：0 成功；1 数据或文件有问题（已说明原因），或输出管道被提前关闭；2 命令用法错误（选项写错、缺少必填项、"
+            "取值不在可选范围）；130 被 Ctrl+C 中断") in text

@@ -32,6 +32,25 @@ def test_the_simulation_is_really_on():
     assert importer.START_METHOD == "spawn"
 
 
+@pytest.mark.skipif(not SIMULATED, reason="only under RELIEF_SIMULATE_WINDOWS=1 (the second run of .ci/run)")
+def test_the_simulation_reaches_processes_started_elsewhere(tmp_path):
+    """Tests start relief in other folders: a relative PYTHONPATH would quietly drop the simulation there."""
+    probe = subprocess.run([sys.executable, "-c", "from relief_cli import importer; print(importer.START_METHOD)"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert probe.stdout.strip() == "spawn", probe.stderr
+
+
+def test_a_closed_pipe_as_windows_reports_it(monkeypatch):
+    """Windows raises OSError(EINVAL) where POSIX raises BrokenPipeError; both end quietly."""
+    import errno
+
+    from relief_cli.cli import closed_pipe
+
+    assert closed_pipe(BrokenPipeError()) and not closed_pipe(OSError(errno.EINVAL, "Invalid argument"))
+    monkeypatch.setattr(os, "name", "nt")
+    assert closed_pipe(OSError(errno.EINVAL, "Invalid argument")) and not closed_pipe(OSError(errno.ENOSPC, "full"))
+
+
 def test_start_method_is_fork_only_where_it_exists():
     import multiprocessing
 

@@ -36,7 +36,8 @@ if exist "%VENV%\" if not exist "%VENV%\pyvenv.cfg" for /f %%F in ('dir /b /a "%
 )
 
 echo 使用 %PY% 在 "%VENV%" 创建虚拟环境 …
-%PY% -m venv "%VENV%"
+rem --clear: a reinstall with another Python must not keep the old version's compiled packages.
+%PY% -m venv --clear "%VENV%"
 if %ERRORLEVEL% neq 0 (
     echo 错误：创建虚拟环境失败。请确认对该目录有写入权限，或换一个安装目录后重新运行。
     goto fail

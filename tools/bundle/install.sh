@@ -41,7 +41,8 @@ if [ -d "$VENV" ] && [ ! -f "$VENV/pyvenv.cfg" ] && [ -n "$(ls -A "$VENV")" ]; t
 fi
 
 echo "使用 $PY 在 $VENV 创建虚拟环境 …"
-"$PY" -m venv "$VENV" ||
+# --clear: a reinstall with another Python must not keep the old version's compiled packages.
+"$PY" -m venv --clear "$VENV" ||
     fail "创建虚拟环境失败。" "统信 UOS、Debian 类系统请先安装 venv 模块（例如 sudo apt install python3-venv），然后重新运行。"
 
 echo "正在安装 relief（离线）…"
