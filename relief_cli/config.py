@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .values import normalize_header
+from .values import header_core, normalize_header
 
 # libyaml's loader is ten times faster; every command reads rules.yaml before it starts.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -79,6 +79,18 @@ class SourceSpec(Strict):
             for alias in (name, *spec.aliases):
                 out.setdefault(normalize_header(alias), name)
         return out
+
+    def loose_header_map(self) -> dict[str, str]:
+        """Header text without bracketed notes -> field, for titles that carry units; a core that two
+        fields share (乡镇(街道) and 乡镇 name one field, but 社区(村) and 村(社区) could clash) is left out."""
+        out: dict[str, str] = {}
+        clashes: set[str] = set()
+        for title, name in self.header_map().items():
+            core = header_core(title)
+            if out.get(core, name) != name:
+                clashes.add(core)
+            out.setdefault(core, name)
+        return {k: v for k, v in out.items() if k not in clashes}
 
     @property
     def indexed(self) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from typing import Any
 from .config import Config
 from .parse import FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
 from .privacy import private_open
-from .reader import SUPPORTED_SUFFIXES, FileProblem
+from .reader import FOLDER_SUFFIXES, FileProblem
 from .store import ShrinkRefused, Store
 
 Progress = Callable[[str, str, int], None]
@@ -80,24 +80,40 @@ class ImportReport:
     failures: list[FileFailure] = field(default_factory=list)
 
 
-def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure]]:
-    """Files as given; folders searched recursively for supported files, in name order."""
+def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[FileFailure], list[SheetResult]]:
+    """Files as given; folders searched recursively for spreadsheets, in name order.
+
+    What else a folder holds (documents, pictures, Excel's ~$ lock files, Thumbs.db, notes in
+    .txt) is listed as skipped, with the reason, so nothing is left out silently."""
     files: list[Path] = []
     missing: list[FileFailure] = []
+    skipped: list[SheetResult] = []
     for p in paths:
         if p.is_dir():
-            files.extend(
-                sorted(
-                    f
-                    for f in p.rglob("*")
-                    if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(("~$", "."))
-                )
-            )
+            for f in sorted(f for f in p.rglob("*") if f.is_file()):
+                reason = _not_a_spreadsheet(f)
+                if reason:
+                    skipped.append(SheetResult(str(f), "", None, skipped_reason=reason))
+                else:
+                    files.append(f)
         elif p.is_file():
             files.append(p)
         else:
             missing.append(FileFailure(str(p), "文件或文件夹不存在"))
-    return files, missing
+    return files, missing, skipped
+
+
+def _not_a_spreadsheet(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.startswith("~$"):
+        return "Excel/WPS 打开文件时留下的临时文件，已跳过"
+    if name in ("thumbs.db", "desktop.ini", ".ds_store"):
+        return "系统文件，已跳过"
+    if name.startswith("."):
+        return "隐藏文件，已跳过"
+    if path.suffix.lower() not in FOLDER_SUFFIXES:
+        return f"不是表格文件（{path.suffix or '无扩展名'}），已跳过"
+    return None
 
 
 def default_rejects_dir(db_path: Path) -> Path:
@@ -124,7 +140,7 @@ def import_paths(
     config = store.config
     if source is not None and source not in config.sources:
         raise ValueError(f"未知的数据来源 {source}，可选：{', '.join(config.sources)}")
-    files, failures = expand_paths(paths)
+    files, failures, skipped = expand_paths(paths)
     report = ImportReport(failures=failures)
     rejects_dir = rejects_dir or default_rejects_dir(store.path)
     collecting = gc.isenabled()
@@ -145,6 +161,7 @@ def import_paths(
     # Work went largest file first; the report follows the order the files were given in.
     order = {str(p): i for i, p in enumerate(files)}
     report.sheets.sort(key=lambda r: order.get(r.file, -1))
+    report.sheets.extend(skipped)
     report.failures.sort(key=lambda f: order.get(f.file, -1))
     return report
 

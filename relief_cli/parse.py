@@ -22,6 +22,7 @@ from .reader import column_letter, open_file
 from .values import (
     ValueProblem,
     canonical_ids,
+    header_core,
     is_blank,
     normalize_header,
     normalize_id,
@@ -112,41 +113,75 @@ class SheetEnd:
 
 
 def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None) -> Header | str:
-    """The first row (within the top rows) that holds every required column of a source."""
+    """The first row (within the top rows) that holds every required column of a source.
+
+    A two-row header (a merged group title such as 费用情况 over the real titles, the other titles
+    merged down over both rows) is read as one: each column takes its lower title, else its upper.
+    The data then start below the lower row.
+    """
     candidates = {forced: config.sources[forced]} if forced else config.sources
-    maps = {name: spec.header_map() for name, spec in candidates.items()}
-    best_partial: tuple[int, str, list[str]] | None = None
-    for index, row in enumerate(rows):
-        if index >= HEADER_SEARCH_ROWS:
-            break
-        titles = [normalize_header(c) for c in row]
-        if not any(titles):
+    maps = {name: (spec.header_map(), spec.loose_header_map()) for name, spec in candidates.items()}
+    partial: list[tuple[int, str, list[str]]] = []
+    top = list(islice(rows, HEADER_SEARCH_ROWS))
+
+    def best_at(index: int, joined_only: bool = False) -> tuple[int, float, str, dict[int, str], list[Any]] | None:
+        row = top[index]
+        layouts = [] if joined_only else [row]
+        if index > 0 and any(not is_blank(c) for c in top[index - 1]):
+            above = top[index - 1]
+            layouts.append([c if not is_blank(c) else (above[j] if j < len(above) else None)
+                            for j, c in enumerate(row + [None] * (len(above) - len(row)))])
+        best = None
+        for cells in layouts:
+            titles = [normalize_header(c) for c in cells]
+            if not any(titles):
+                continue
+            for name, spec in candidates.items():
+                columns = _match_columns(titles, *maps[name])
+                missing = [f for f in spec.required if f not in columns.values()]
+                if not missing:
+                    found = (len(columns), len(columns) / len(spec.fields), name, columns, cells)
+                    if best is None or found[:2] > best[:2]:
+                        best = found
+                elif columns:
+                    partial.append((len(columns), name, missing))
+        return best
+
+    for index in range(len(top)):
+        best = best_at(index)
+        if best is None:
             continue
-        found: list[tuple[int, float, str, dict[int, str]]] = []
-        for name, spec in candidates.items():
-            columns: dict[int, str] = {}
-            for j, title in enumerate(titles):
-                fname = maps[name].get(title)
-                if fname and fname not in columns.values():
-                    columns[j] = fname
-            missing = [f for f in spec.required if f not in columns.values()]
-            if not missing:
-                found.append((len(columns), len(columns) / len(spec.fields), name, columns))
-            elif columns and (best_partial is None or len(columns) > best_partial[0]):
-                best_partial = (len(columns), name, missing)
-        if found:
-            _, _, name, columns = max(found, key=lambda c: (c[0], c[1]))
-            width = max(j for j, title in enumerate(titles) if title) + 1
-            return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in row[:width]])
+        if index + 1 < len(top):  # the lower half of a two-row header may name more columns
+            lower = best_at(index + 1, joined_only=True)
+            if lower is not None and lower[0] > best[0]:
+                index, best = index + 1, lower
+        _, _, name, columns, cells = best
+        titles = [normalize_header(c) for c in cells]
+        width = max(j for j, title in enumerate(titles) if title) + 1
+        return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in cells[:width]])
+    best_partial = max(partial, key=lambda p: p[0], default=None)
     if forced:
         spec = config.sources[forced]
-        return f"指定的来源 {forced}（{spec.label}）在前 {HEADER_SEARCH_ROWS} 行中找不到完整表头，缺少必填列"
+        missing = best_partial[2] if best_partial and best_partial[1] == forced else list(spec.required)
+        labels = "、".join(_field_label(spec, f) for f in missing)
+        return f"指定的来源 {forced}（{spec.label}）在前 {HEADER_SEARCH_ROWS} 行中找不到完整表头，缺少必填列 {labels}"
     if best_partial:
         _, name, missing = best_partial
         spec = config.sources[name]
         labels = "、".join(_field_label(spec, f) for f in missing)
         return f"未识别出数据来源：最接近「{spec.label}」，但缺少必填列 {labels}"
     return "未识别出数据来源：表头与任何来源的列名都不匹配"
+
+
+def _match_columns(titles: list[str], exact: dict[str, str], loose: dict[str, str]) -> dict[int, str]:
+    """Position -> field: a title matches an alias as written, else with its bracketed note removed
+    (个人自付(元), 结算日期（年月日）, 证件号码\n(身份证))."""
+    columns: dict[int, str] = {}
+    for j, title in enumerate(titles):
+        fname = exact.get(title) or loose.get(header_core(title))
+        if fname and fname not in columns.values():
+            columns[j] = fname
+    return columns
 
 
 def _field_label(spec: SourceSpec, field_name: str) -> str:

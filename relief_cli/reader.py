@@ -37,7 +37,6 @@ TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
 # What a folder import reads; anything else in the folder is listed as skipped (.txt too: in a
 # folder it is usually a note, and only a file named on the command line is read as text).
 FOLDER_SUFFIXES = SPREADSHEET_SUFFIXES | {".csv", ".tsv"}
-SUPPORTED_SUFFIXES = SPREADSHEET_SUFFIXES | TEXT_SUFFIXES
 # Web systems save an HTML table, or tab-separated text, under an .xls name (Excel opens both).
 WEB_EXPORT_SUFFIXES = {".xls", ".et"}
 # Zip-bomb limits for xlsx/ods, checked from the archive directory before any XML is parsed.

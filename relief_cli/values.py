@@ -85,6 +85,16 @@ def normalize_header(raw: object) -> str:
     return _compact(text).replace("*", "").rstrip(":")
 
 
+_BRACKETED = re.compile(r"\([^()]*\)")
+
+
+def header_core(title: str) -> str:
+    """A normalised header without its bracketed notes: 个人自付(元) -> 个人自付 (kept whole when
+    nothing is left, as in a title that is all note)."""
+    core = _BRACKETED.sub("", title)
+    return core or title
+
+
 # --- Resident ID numbers (GB 11643) -------------------------------------------------
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

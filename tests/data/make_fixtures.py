@@ -67,7 +67,48 @@ def encrypted_xlsx() -> None:
     (HERE / "encrypted.xlsx").write_bytes(out.getvalue())
 
 
+def web_exports() -> None:
+    """What web systems save under an .xls name: an HTML table (GBK, with a merged group title,
+    a unit in a header, &nbsp; and a thousands separator), and tab-separated text."""
+    html = (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=gbk"></head><body>'
+        '<table border="1"><tr><td colspan="5">铜陵市医疗保障局结算明细</td></tr>'
+        '<tr><th rowspan="2">结算单号</th><th rowspan="2">证件号码<br>(身份证)</th><th rowspan="2">结算日期（年月日）</th>'
+        '<th colspan="2">费用情况</th></tr><tr><th>医疗总费用</th><th>个人自付(元)</th></tr>'
+        f'<tr><td>W001</td><td>{ID_A}</td><td>2026-10-08</td><td>12,000.00</td><td>3,456.70&nbsp;</td></tr>'
+        f'<tr><td>W002</td><td>{ID_B}</td><td>2026/10/9</td><td>800</td><td>120</td></tr>'
+        "</table></body></html>"
+    )
+    (HERE / "web_export.xls").write_bytes(html.encode("gbk"))
+    tsv = ["身份证号\t死亡日期", f"{ID_A}\t2026-11-01", f"{ID_C}\t2026-10-15"]
+    (HERE / "tab_export.xls").write_bytes(("\r\n".join(tsv) + "\r\n").encode("gbk"))
+
+
+def quoted_csv() -> None:
+    """Cells written ="…" so that Excel keeps the long numbers as text."""
+    lines = ["身份证号,登记类型,登记日期", f'="{ID_A}",失业登记,="20261102"', f'="{ID_B}",就业登记,2026-11-03']
+    (HERE / "quoted_ids.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def two_row_header() -> None:
+    """A two-row header: a merged group title (费用情况) over the real titles, the others merged down."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "明细"
+    ws.append(["结算单号", "身份证号", "结算日期", "费用情况", None, None, "医疗机构"])
+    ws.append([None, None, None, "医疗总费用", "统筹支付", "个人自付（元）", None])
+    for col in ("A", "B", "C", "G"):
+        ws.merge_cells(f"{col}1:{col}2")
+    ws.merge_cells("D1:F1")
+    ws.append(["T001", ID_A, "2026-10-08", 10000, 7000, 3000, "市立医院"])
+    ws.append(["T002", ID_B, "2026-10-09", 500, 400, 100, "社区卫生服务中心"])
+    wb.save(HERE / "two_row_header.xlsx")
+
+
 if __name__ == "__main__":
     legacy_xls()
     gbk_csv()
     encrypted_xlsx()
+    web_exports()
+    quoted_csv()
+    two_row_header()
