@@ -185,7 +185,9 @@ def test_folder_import_takes_supported_files_in_order(store, tmp_path):
     (folder / "a.csv").write_text("身份证号,死亡日期\n" + ID2 + ",2026-10-01\n", encoding="utf-8")
     (folder / "notes.docx").write_bytes(b"ignored")
     report = import_paths(store, [folder])
-    assert [os.path.basename(s.file) for s in report.sheets] == ["a.csv", "b.xlsx"]
+    assert [os.path.basename(s.file) for s in report.sheets if s.source] == ["a.csv", "b.xlsx"]
+    assert [(os.path.basename(s.file), s.skipped_reason) for s in report.sheets if not s.source] == [
+        ("notes.docx", "不是表格文件（.docx），已跳过")]
     assert store.count("deaths") == 2
 
 
