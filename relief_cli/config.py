@@ -36,8 +36,11 @@ class Strict(BaseModel):
 
 class FieldSpec(Strict):
     type: FieldType = "text"
+    # A blank cell rejects the row (a blank 个人自付 is unknown, not zero).
     required: bool = False
     aliases: tuple[str, ...] = ()
+    # Amounts only: negative values are accepted (refunds, corrections); elsewhere they are refused.
+    negative: bool = False
 
 
 class FullListSpec(Strict):

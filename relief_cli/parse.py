@@ -35,6 +35,7 @@ from .values import (
 )
 
 HEADER_SEARCH_ROWS = 30
+NEGATIVE = "金额不能为负数（退费等负数金额只在 rules.yaml 中标了 negative: true 的列接受）"
 CHUNK_ROWS = 20_000
 MEMO_LIMIT = 500_000
 TOTAL_MARKERS = ("合计", "总计", "小计")
@@ -323,14 +324,16 @@ class Column:
     None, or count as bad when the field is required.
     """
 
-    def __init__(self, convert: Callable[[Any], Any], ftype: str, required: bool):
+    def __init__(self, convert: Callable[[Any], Any], ftype: str, required: bool, negative: bool = True):
         self.convert = convert
         self.fast = FAST.get(ftype)
         self.whole = WHOLE.get(ftype)
         self.batch = BATCH.get(ftype)
         self.always_whole = ftype == "amount"
         self.blank_value = 0 if ftype == "amount" else None
-        self.blank_fails = required and ftype != "amount"
+        self.blank_fails = required
+        # Amounts below zero are refused unless the field allows them (refunds).
+        self.no_negative = ftype == "amount" and not negative
         self.memo: dict[Any, Any] = {} if self.blank_fails else {None: self.blank_value, "": self.blank_value}
         self.memoise = True
         self.looked = 0
@@ -341,7 +344,10 @@ class Column:
             if self.blank_fails:
                 raise _Blank
             return self.blank_value
-        return self.convert(cell)
+        value = self.convert(cell)
+        if self.no_negative and value < 0:
+            raise ValueProblem(NEGATIVE)
+        return value
 
     def _value(self, cell: Any) -> Any:
         """One cell, or _BAD."""
@@ -356,6 +362,15 @@ class Column:
 
     def many(self, cells: Sequence[Any], bad: set[int]) -> list[Any]:
         """Converted cells; the positions of cells that cannot be converted are added to bad."""
+        values = self._many(cells, bad)
+        if self.no_negative:
+            for i, value in enumerate(values):
+                if value is not None and value < 0:
+                    values[i] = None
+                    bad.add(i)
+        return values
+
+    def _many(self, cells: Sequence[Any], bad: set[int]) -> list[Any]:
         if self.whole is not None and (self.always_whole or not self.memoise):
             got = self.whole(cells)
             if got is not None:
@@ -451,7 +466,7 @@ class SheetParser:
             j = position.get(f)
             title = header.titles[j] if j is not None else f
             where = f"「{title}」列（{column_letter(header.first_col + j)}列）：" if j is not None else ""
-            self.plan.append((j, Column(converter(fspec.type, config), fspec.type, fspec.required), where))
+            self.plan.append((j, Column(converter(fspec.type, config), fspec.type, fspec.required, fspec.negative), where))
         self.width = max((j for j, _, _ in self.plan if j is not None), default=-1) + 1
         self.key_index = [self.fields.index(k) for k in spec.key]
         self.filled_index = [position[f] for f in spec.filled_when if f in position]

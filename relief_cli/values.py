@@ -107,6 +107,13 @@ _ID_EXCEL_NUMBER = "身份证号被 Excel 存成了数字，后几位已丢失�
 _ID_BAD_BIRTH = "身份证号中的出生日期无效"
 _ID_QUOTES = "'\"‘’“”`"
 _ID_ALPHABET = re.compile(r"[0-9X]+")
+# The two first digits of a resident ID: provinces, autonomous regions and municipalities,
+# Taiwan (71), Hong Kong (81), Macao (82) and the residence permits of Taiwan residents (83).
+PROVINCE_CODES = frozenset({11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
+                            50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83})
+_PROVINCE_PREFIXES = frozenset(str(code) for code in PROVINCE_CODES)
+_ID_BAD_REGION = "身份证号的地区码无效（前两位不是任何省份的代码）"
+_ID_FUTURE_BIRTH = "身份证号中的出生日期晚于今天"
 # What a numeric cell looks like once a CSV export has turned it into text: '3.40702E+17'.
 _NUMBER_TEXT = re.compile(r"[0-9]+\.?[0-9]*(?:E[+-]?[0-9]+)?")
 
@@ -133,6 +140,7 @@ def upgrade_id15(id15: str) -> str:
 # Far fewer distinct birth dates than people, so this pays off even when the ID cache misses.
 @lru_cache(maxsize=1 << 16)
 def _birth_date(yyyymmdd: str) -> dt.date | None:
+    """The birth date of an ID: a real date from 1900 on (a later check keeps out the future)."""
     year = int(yyyymmdd[:4])
     if not 1900 <= year <= 2100:
         return None
@@ -142,20 +150,27 @@ def _birth_date(yyyymmdd: str) -> dt.date | None:
         return None
 
 
+def _born(yyyymmdd: str) -> bool:
+    birth = _birth_date(yyyymmdd)
+    return birth is not None and birth <= dt.date.today()
+
+
 def normalize_id(raw: object) -> str:
     if raw.__class__ is str:
         # Most IDs arrive already canonical: check those without cleaning them first.
-        if (len(raw) == 18 and raw.isascii() and raw[:17].isdigit() and "1" <= raw[0] <= "8"
-                and _check_char(raw[:17]) == raw[17] and _birth_date(raw[6:14]) is not None):
+        if (len(raw) == 18 and raw.isascii() and raw[:17].isdigit() and raw[:2] in _PROVINCE_PREFIXES
+                and _check_char(raw[:17]) == raw[17] and _born(raw[6:14])):
             return raw
         return _normalize_id_text(raw)
     if isinstance(raw, str):
         return _normalize_id_text(raw)
     if raw is None:
         raise ValueProblem(_ID_BLANK)
-    # A numeric cell holds at most 15 significant digits, so the number is already
-    # damaged even when it looks complete; guessing the lost digits would be worse.
     if isinstance(raw, Number) and not isinstance(raw, bool):
+        # A number keeps 15 significant digits: a 15-digit legacy ID is whole, an 18-digit one
+        # has lost its last digits, and guessing them would be worse than refusing.
+        if isinstance(raw, (int, float)) and 10**14 <= raw < 10**15 and raw == int(raw):
+            return _normalize_id_text(str(int(raw)))
         raise ValueProblem(_ID_EXCEL_NUMBER)
     raise ValueProblem("身份证号应为文本")
 
@@ -176,14 +191,15 @@ def _normalize_id_text(raw: str) -> str:
         raise ValueProblem(f"身份证号长度应为18位或15位，实际为{length}位")
     if "X" in text[:17]:
         raise ValueProblem("身份证号中的 X 只能出现在18位号码的末位")
-    if not "1" <= text[0] <= "8":
-        raise ValueProblem("身份证号的地区码无效")
-    if length == 15:
-        if _birth_date("19" + text[6:12]) is None:
-            raise ValueProblem(_ID_BAD_BIRTH)
-        return upgrade_id15(text)
-    if _birth_date(text[6:14]) is None:
+    if text[:2] not in _PROVINCE_PREFIXES:
+        raise ValueProblem(_ID_BAD_REGION)
+    birth = "19" + text[6:12] if length == 15 else text[6:14]
+    if _birth_date(birth) is None:
         raise ValueProblem(_ID_BAD_BIRTH)
+    if not _born(birth):
+        raise ValueProblem(_ID_FUTURE_BIRTH)
+    if length == 15:
+        return upgrade_id15(text)
     if _check_char(text[:17]) != text[17]:
         raise ValueProblem("身份证号校验位错误")
     return text
@@ -206,7 +222,8 @@ def canonical_ids(cells: list[object]) -> Iterator[tuple[str, str]]:
     chars = np.frombuffer("".join(ids).encode("ascii"), dtype=np.uint8).reshape(len(ids), 18)
     digits = chars.astype(np.int64) - 48
     first17 = digits[:, :17]
-    ok = ((first17 >= 0) & (first17 <= 9)).all(axis=1) & (digits[:, 0] >= 1) & (digits[:, 0] <= 8)
+    ok = ((first17 >= 0) & (first17 <= 9)).all(axis=1)
+    ok &= np.isin(digits[:, 0] * 10 + digits[:, 1], np.array(sorted(PROVINCE_CODES)))
     check = np.frombuffer(_ID_CHECK_CHARS.encode("ascii"), dtype=np.uint8)[(first17 @ np.array(_ID_WEIGHTS)) % 11]
     ok &= check == chars[:, 17]
     year = digits[:, 6] * 1000 + digits[:, 7] * 100 + digits[:, 8] * 10 + digits[:, 9]
@@ -215,6 +232,8 @@ def canonical_ids(cells: list[object]) -> Iterator[tuple[str, str]]:
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     last = np.array(_MONTH_DAYS)[np.clip(month, 0, 12)] + ((month == 2) & leap)
     ok &= (year >= 1900) & (year <= 2100) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= last)
+    today = dt.date.today()
+    ok &= year * 10000 + month * 100 + day <= today.year * 10000 + today.month * 100 + today.day
     valid = list(compress(ids, ok.tolist()))
     return zip(valid, valid)
 
@@ -235,8 +254,10 @@ def id_sex(id_no: str) -> str:
 # non-existent 1900-02-29; earlier serials never occur in relief data.
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _DATE_UNRECOGNISED = "无法识别的日期格式"
-# Exports of datetime cells carry a time part that is irrelevant here.
-_TIME_SUFFIX = r"(?:(?:T|\s+)[0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2}(?:\.[0-9]+)?)?)?"
+_SERIAL_OUT_OF_RANGE = "数字不像日期：作为 Excel 日期序号，它不在 1950 年至明年之内（如 202603 应写成 2026-03 或 2026-03-01）"
+_BAD_TIME = "日期后的时间无效（时应在 0–23，分、秒应在 0–59）"
+# Exports of datetime cells carry a time part that is irrelevant here, but must be a real time.
+_TIME_SUFFIX = (r"(?:(?:T|\s+)(?P<hh>[0-9]{1,2}):(?P<mi>[0-9]{1,2})(?::(?P<ss>[0-9]{1,2})(?:\.[0-9]+)?)?)?")
 _DATE_PATTERNS = tuple(
     re.compile(pattern + _TIME_SUFFIX, re.ASCII)
     for pattern in (
@@ -255,13 +276,21 @@ def _make_date(year: int, month: int, day: int) -> dt.date:
         raise ValueProblem("日期无效") from None
 
 
+# A number is an Excel serial only for a date an export can hold: from 1950 to a year ahead.
+# Outside that it is something else (202603 is a month, 12345 a typo), never 2454-09-14 or 1933-10-18.
+_FIRST_SERIAL = (dt.date(1950, 1, 1) - _EXCEL_EPOCH).days
+
+
 def _date_from_number(value: float) -> dt.date | None:
+    if value != value:  # NaN
+        return None
     if 19000101 <= value <= 21001231 and value == int(value):
         number = int(value)
         return _make_date(number // 10000, number // 100 % 100, number % 100)
-    if 1 <= value < 2958466:
+    last = (dt.date.today() + dt.timedelta(days=366) - _EXCEL_EPOCH).days
+    if _FIRST_SERIAL <= value <= last:
         return _EXCEL_EPOCH + dt.timedelta(days=int(value))
-    return None
+    raise ValueProblem(_SERIAL_OUT_OF_RANGE)
 
 
 @lru_cache(maxsize=8192)
@@ -270,6 +299,9 @@ def _date_from_text(raw: str) -> dt.date | None:
     for pattern in _DATE_PATTERNS:
         match = pattern.fullmatch(text)
         if match:
+            if match["hh"] is not None and not (int(match["hh"]) <= 23 and int(match["mi"]) <= 59
+                                                and int(match["ss"] or 0) <= 59):
+                raise ValueProblem(_BAD_TIME)
             return _make_date(int(match["y"]), int(match["m"]), int(match["d"]))
     if _SERIAL_TEXT.fullmatch(text):
         return _date_from_number(float(text))
@@ -345,7 +377,9 @@ def parse_period(raw: object) -> str:
 # --- Amounts, grades, phones --------------------------------------------------------
 
 _AMOUNT_UNRECOGNISED = "金额格式无法识别"
-_AMOUNT_TEXT = re.compile(r"(?P<sign>[+-]?)[¥￥]?(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)元?")
+# A comma only separates thousands, in groups of three before the decimal point: '1.234,50' (a
+# European decimal comma) and a lone ',' are refused, not read as 1.23 and 0.
+_AMOUNT_TEXT = re.compile(r"(?P<sign>[+-]?)[¥￥]?(?P<num>(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]*)?|\.[0-9]+)元?")
 
 
 def _to_fen(yuan: Decimal) -> int:
@@ -354,14 +388,14 @@ def _to_fen(yuan: Decimal) -> int:
 
 @lru_cache(maxsize=4096)
 def _amount_from_text(raw: str) -> int:
-    text = _compact(raw).replace(",", "")
+    text = _compact(raw)
     # A lone dash is how accountants write "nothing" in a money column.
     if not text or text == "-":
         return 0
     match = _AMOUNT_TEXT.fullmatch(text)
     if not match:
         raise ValueProblem(_AMOUNT_UNRECOGNISED)
-    return _to_fen(Decimal(match["sign"] + match["num"]))
+    return _to_fen(Decimal(match["sign"] + match["num"].replace(",", "")))
 
 
 def parse_amount(raw: object) -> int:

@@ -27,7 +27,7 @@ cells = st.one_of(
 
 def plain(ftype: str, required: bool, cell):
     if is_blank(cell):
-        if required and ftype != "amount":
+        if required:  # a blank required amount is unknown, not zero
             return "blank"
         return 0 if ftype == "amount" else None
     try:
@@ -75,6 +75,20 @@ def test_booleans_never_share_a_memo_slot_with_numbers():
     bad: set[int] = set()
     assert col.many([1, True, 1.0, False, 0], bad) == [100, None, 100, None, 0]
     assert bad == {1, 3}
+
+
+def test_negative_amounts_only_where_the_field_allows_them():
+    refunds = Column(converter("amount", CONFIG), "amount", True, negative=True)
+    base = Column(converter("amount", CONFIG), "amount", False, negative=False)
+    bad: set[int] = set()
+    assert refunds.many([-12.5, "-3元", 4.0], bad) == [-1250, -300, 400] and bad == set()
+    assert base.many([-12.5, "-3元", 4.0, None, "-"], bad) == [None, None, 400, 0, 0] and bad == {0, 1}
+    try:
+        base.one(-1.0)
+    except ValueProblem as e:
+        assert "金额不能为负数" in e.reason
+    else:
+        raise AssertionError("a negative contribution base must fail")
 
 
 def test_blank_required_and_optional():

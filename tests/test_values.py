@@ -6,6 +6,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from relief_cli.values import (
+    PROVINCE_CODES,
+    canonical_ids,
     ValueProblem,
     id_birth_date,
     id_check_digit,
@@ -46,7 +48,7 @@ def problem(func, raw) -> str:
     return info.value.reason
 
 
-regions = st.integers(110000, 659999).map(str)
+regions = st.sampled_from(sorted(PROVINCE_CODES)).flatmap(lambda p: st.integers(0, 9999).map(lambda r: f"{p}{r:04d}"))
 sequences = st.integers(0, 999).map("{:03d}".format)
 
 
@@ -152,8 +154,33 @@ def test_known_legacy_id():
 
 
 @given(st.integers() | st.floats())
-def test_numeric_cells_are_always_rejected(value):
+def test_numeric_cells_are_rejected_unless_a_whole_15_digit_id(value):
+    assume(not (10**14 <= value < 10**15 and value == int(value)))
     assert problem(normalize_id, value) == EXCEL_NUMBER
+
+
+@given(regions, st.dates(dt.date(1900, 1, 1), dt.date(1999, 12, 31)), sequences)
+def test_a_15_digit_id_stored_as_a_number_is_exact_and_upgraded(region, birth, sequence):
+    id15 = region + f"{birth:%y%m%d}" + sequence
+    assert normalize_id(int(id15)) == normalize_id(float(id15)) == normalize_id(id15)
+
+
+def test_a_region_that_was_never_a_province_is_rejected():
+    for first17 in ("99070519800101001", "24000020000101000", "10010519800101001"):
+        assert problem(normalize_id, first17 + reference_check_char(first17)) == "身份证号的地区码无效（前两位不是任何省份的代码）"
+
+
+@given(regions, st.dates(dt.date.today() + dt.timedelta(days=1), dt.date(2100, 12, 31)), sequences)
+def test_a_birth_date_after_today_is_rejected(region, birth, sequence):
+    first17 = region + f"{birth:%Y%m%d}" + sequence
+    id_no = first17 + reference_check_char(first17)
+    assert problem(normalize_id, id_no) == "身份证号中的出生日期晚于今天"
+    assert list(canonical_ids([id_no])) == []
+
+
+def test_a_birth_date_before_1900_is_rejected():
+    first17 = "11010518991231001"
+    assert problem(normalize_id, first17 + reference_check_char(first17)) == "身份证号中的出生日期无效"
 
 
 @pytest.mark.parametrize(
@@ -175,7 +202,7 @@ def test_scientific_notation_text_is_rejected(text):
         ("无", "身份证号含非法字符"),
         ("110105194912310X21", "身份证号中的 X 只能出现在18位号码的末位"),
         ("11010549123100X", "身份证号中的 X 只能出现在18位号码的末位"),
-        ("010105194912310029", "身份证号的地区码无效"),
+        ("010105194912310029", "身份证号的地区码无效（前两位不是任何省份的代码）"),
         ("110105194902300022", "身份证号中的出生日期无效"),
         ("110105189912310025", "身份证号中的出生日期无效"),
         ("110105490230002", "身份证号中的出生日期无效"),
@@ -236,8 +263,15 @@ def test_parse_date_forms(raw):
         (20260230, "日期无效"),
         ("2026-03/01", "无法识别的日期格式"),
         ("明天", "无法识别的日期格式"),
-        (0, "无法识别的日期格式"),
-        (2958466, "无法识别的日期格式"),
+        (0, "数字不像日期：作为 Excel 日期序号，它不在 1950 年至明年之内（如 202603 应写成 2026-03 或 2026-03-01）"),
+        (2958466, "数字不像日期：作为 Excel 日期序号，它不在 1950 年至明年之内（如 202603 应写成 2026-03 或 2026-03-01）"),
+        (202603, "数字不像日期：作为 Excel 日期序号，它不在 1950 年至明年之内（如 202603 应写成 2026-03 或 2026-03-01）"),
+        (202603.0, "数字不像日期：作为 Excel 日期序号，它不在 1950 年至明年之内（如 202603 应写成 2026-03 或 2026-03-01）"),
+        ("12345", "数字不像日期：作为 Excel 日期序号，它不在 1950 年至明年之内（如 202603 应写成 2026-03 或 2026-03-01）"),
+        (18262, "数字不像日期：作为 Excel 日期序号，它不在 1950 年至明年之内（如 202603 应写成 2026-03 或 2026-03-01）"),  # 1949-12-31
+        ("2026-03-01 25:10", "日期后的时间无效（时应在 0–23，分、秒应在 0–59）"),
+        ("2026/3/1 8:61", "日期后的时间无效（时应在 0–23，分、秒应在 0–59）"),
+        ("2026-03-01T10:20:75", "日期后的时间无效（时应在 0–23，分、秒应在 0–59）"),
         (float("nan"), "无法识别的日期格式"),
         (True, "无法识别的日期格式"),
         (None, "日期为空"),
@@ -248,7 +282,7 @@ def test_parse_date_rejections(raw, reason):
     assert problem(parse_date, raw) == reason
 
 
-@given(st.dates(dt.date(1950, 1, 1), dt.date(2099, 12, 31)))
+@given(st.dates(dt.date(1950, 1, 1), dt.date.today() + dt.timedelta(days=365)))
 def test_parse_date_round_trips(day):
     serial = (day - EXCEL_EPOCH).days
     y, m, d = day.year, day.month, day.day
@@ -339,7 +373,8 @@ def test_parse_amount(raw, fen):
     assert parse_amount(raw) == fen
 
 
-@pytest.mark.parametrize("raw", ["abc", "1.2.3", "12元5", True, float("inf"), float("nan")])
+@pytest.mark.parametrize("raw", ["abc", "1.2.3", "12元5", True, float("inf"), float("nan"),
+                                 "1.234,50", ",", "1234,5", "12,34", "1,2345.00", ",100", "1,,000"])
 def test_parse_amount_rejections(raw):
     assert problem(parse_amount, raw) == "金额格式无法识别"
 
