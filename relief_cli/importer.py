@@ -60,6 +60,7 @@ class SheetResult:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    blanked: int = 0  # rows imported with an unreadable cell left blank (listed in the rejects workbook)
     ended: int = 0  # entries of a full list that this newer list no longer names (移出)
     rejects_file: str | None = None
     skipped_reason: str | None = None
@@ -433,7 +434,9 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
                 rejects.extend((header, r) for r in message.rejects)
+                rejects.extend((header, r) for r in message.notes)
                 result.rejected += len(message.rejects)
+                result.blanked += len(message.notes)
                 if progress:
                     progress(path.name, result.sheet, message.seen)
             elif isinstance(message, SheetEnd):
@@ -460,7 +463,7 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
     if rejects:
         out = _write_rejects(rejects_dir, path, rejects)
         for r in ordered:
-            if r.rejected:
+            if r.rejected or r.blanked:
                 r.rejects_file = str(out)
     return ordered
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, SourceSpec
-from .reader import column_letter, open_file
+from .reader import FileProblem, column_letter, open_file
 from .values import (
     ValueProblem,
     canonical_ids,
@@ -35,6 +35,8 @@ from .values import (
 )
 
 HEADER_SEARCH_ROWS = 30
+CUT_MIN_IDS, CUT_SHARE = 5, 0.5  # see SheetParser._find_cut_ids
+BLANKED = "已导入，但以下内容无法识别、已留空："
 NEGATIVE = "金额不能为负数（退费等负数金额只在 rules.yaml 中标了 negative: true 的列接受）"
 CHUNK_ROWS = 20_000
 MEMO_LIMIT = 500_000
@@ -83,6 +85,7 @@ class Rows:
     numbers: list[int]  # Excel row numbers
     rejects: list[Reject] = field(default_factory=list)
     seen: int = 0  # data rows read so far in this sheet (kept and rejected)
+    notes: list[Reject] = field(default_factory=list)  # rows kept with an unreadable cell left blank
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -113,7 +116,7 @@ class SheetEnd:
     rows: int
 
 
-def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None) -> Header | str:
+def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None, first_col: int = 0) -> Header | str:
     """The first row (within the top rows) that holds every required column of a source.
 
     A two-row header (a merged group title such as 费用情况 over the real titles, the other titles
@@ -141,7 +144,7 @@ def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None) -
                 columns = _match_columns(titles, *maps[name])
                 missing = [f for f in spec.required if f not in columns.values()]
                 if not missing:
-                    found = (len(columns), len(columns) / len(spec.fields), name, columns, cells)
+                    found = (len(set(columns.values())), len(set(columns.values())) / len(spec.fields), name, columns, cells)
                     if best is None or found[:2] > best[:2]:
                         best = found
                 elif columns:
@@ -157,6 +160,13 @@ def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None) -
             if lower is not None and lower[0] > best[0]:
                 index, best = index + 1, lower
         _, _, name, columns, cells = best
+        duplicates = _duplicates(columns)
+        if duplicates:
+            fname, positions = next(iter(duplicates.items()))
+            named = "和".join(f"{column_letter(first_col + j)}列「{cells[j]}」" for j in positions)
+            spec = candidates[name]
+            raise FileProblem(f"表头中{named}都是「{_field_label(spec, fname)}」（{spec.label}），无法确定用哪一列；"
+                              f"请删除或改名其中一列后重新导入")
         titles = [normalize_header(c) for c in cells]
         width = max(j for j, title in enumerate(titles) if title) + 1
         return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in cells[:width]])
@@ -176,13 +186,21 @@ def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None) -
 
 def _match_columns(titles: list[str], exact: dict[str, str], loose: dict[str, str]) -> dict[int, str]:
     """Position -> field: a title matches an alias as written, else with its bracketed note removed
-    (个人自付(元), 结算日期（年月日）, 证件号码\n(身份证))."""
+    (个人自付(元), 结算日期（年月日）, 证件号码\n(身份证)). A field named by two columns keeps both
+    positions, so that find_header can refuse the sheet instead of guessing."""
     columns: dict[int, str] = {}
     for j, title in enumerate(titles):
         fname = exact.get(title) or loose.get(header_core(title))
-        if fname and fname not in columns.values():
+        if fname:
             columns[j] = fname
     return columns
+
+
+def _duplicates(columns: dict[int, str]) -> dict[str, list[int]]:
+    by_field: dict[str, list[int]] = {}
+    for j, fname in columns.items():
+        by_field.setdefault(fname, []).append(j)
+    return {f: js for f, js in by_field.items() if len(js) > 1}
 
 
 def _field_label(spec: SourceSpec, field_name: str) -> str:
@@ -468,6 +486,12 @@ class SheetParser:
             where = f"「{title}」列（{column_letter(header.first_col + j)}列）：" if j is not None else ""
             self.plan.append((j, Column(converter(fspec.type, config), fspec.type, fspec.required, fspec.negative), where))
         self.width = max((j for j, _, _ in self.plan if j is not None), default=-1) + 1
+        self.id_columns = [position[f] for f in self.fields if spec.fields[f].type == "id" and f in position]
+        # A cell that neither identifies nor classifies the row (an 认定日期 of 'abc') is left blank and
+        # reported; the row is kept. Only faults in key, required, ID and category fields reject it.
+        self.soft = {i for i, f in enumerate(self.fields)
+                     if f not in spec.key and not spec.fields[f].required and spec.fields[f].type not in ("id", "category")}
+        self.cut: dict[int, str] = {}  # ID columns Excel cut to 15 digits -> why every row is refused
         self.key_index = [self.fields.index(k) for k in spec.key]
         self.filled_index = [position[f] for f in spec.filled_when if f in position]
         self.key_label = "+".join(spec.key)
@@ -489,8 +513,12 @@ class SheetParser:
         if not n:
             return Rows(0, [[] for _ in self.plan], [], [], [], self.count)
         columns = list(zip(*batch))
-        bad: set[int] = set()
-        values = [[None] * n if j is None else column.many(columns[j], bad) for j, column, _ in self.plan]
+        if self.count == 0:
+            self._find_cut_ids(columns)
+        bad: set[int] = set(range(n)) if self.cut else set()
+        blanked: set[int] = set()
+        values = [[None] * n if j is None else column.many(columns[j], blanked if k in self.soft else bad)
+                  for k, (j, column, _) in enumerate(self.plan)]
         name = self.name
         rejects: list[Reject] = []
         for i in sorted(bad):
@@ -498,8 +526,10 @@ class SheetParser:
             if not any(not is_blank(c) for c in row) or is_total_or_footer(row):
                 continue
             rejects.append(Reject(name, numbers[i], list(row), self._reasons(row)))
+        notes = [Reject(name, numbers[i], list(batch[i]), BLANKED + self._reasons(batch[i], soft=True))
+                 for i in sorted(blanked - bad)]
         self.count += n - len(bad) + len(rejects)
-        chunk = Rows(0, values, self._keys(values), numbers, rejects, self.count)
+        chunk = Rows(0, values, self._keys(values), numbers, rejects, self.count, notes)
         keep = [True] * n
         for i in bad:
             keep[i] = False
@@ -527,10 +557,25 @@ class SheetParser:
         parts = [["" if v is None else v if v.__class__ is str else str(v) for v in values[i]] for i in self.key_index]
         return parts[0] if len(parts) == 1 else list(map("|".join, zip(*parts)))
 
-    def _reasons(self, row: list[Any]) -> str:
+    def _find_cut_ids(self, columns: list[tuple[Any, ...]]) -> None:
+        """An ID column saved by Excel as numbers keeps 15 significant digits: its 18-digit IDs all
+        end in 000, and 1 in 11 of them still passes the check digit as somebody else. Real IDs end
+        in 000 about once in a thousand, so a column where half of them do is refused whole."""
+        for j in self.id_columns:
+            ids = [c.strip() for c in columns[j] if isinstance(c, str) and len(c.strip()) == 18 and c.strip()[:17].isdigit()]
+            zeros = sum(1 for c in ids if c.endswith("000"))
+            if len(ids) >= CUT_MIN_IDS and zeros >= CUT_SHARE * len(ids):
+                self.cut[j] = (f"该列 {len(ids)} 个身份证号中有 {zeros} 个以 000 结尾：这是 Excel 把号码当数字保存后只留下"
+                               f" 15 位有效数字造成的，末三位已丢失，无法还原；整列拒收，请在原系统中把该列设为文本重新导出")
+
+    def _reasons(self, row: list[Any], soft: bool = False) -> str:
+        """Why a row was refused (or, soft, which of its cells were left blank)."""
         problems = []
-        for j, column, where in self.plan:
-            if j is None:
+        for k, (j, column, where) in enumerate(self.plan):
+            if j is None or soft and k not in self.soft:
+                continue
+            if j in self.cut:
+                problems.append(f"{where}{self.cut[j]}")
                 continue
             try:
                 column.one(row[j])
@@ -565,7 +610,10 @@ def parse_file(path: Path, config: Config, forced: str | None, raw: bool = False
         if sheet.hidden:
             yield SheetStart(index, sheet.name, None, "隐藏工作表，已跳过")
             continue
-        header = find_header(sheet.rows(stop=HEADER_SEARCH_ROWS), config, forced)
+        try:
+            header = find_header(sheet.rows(stop=HEADER_SEARCH_ROWS), config, forced, sheet.first_col())
+        except FileProblem as e:
+            raise FileProblem(f"工作表「{sheet.name}」：{e.reason}") from None
         if isinstance(header, str):
             yield SheetStart(index, sheet.name, None, header)
             continue

@@ -110,7 +110,8 @@ def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:
     counts = ("rows", "imported", "updated", "unchanged", "ended", "rejected")
     rows = []
     for s in report.sheets:
-        note = s.skipped_reason or ("见拒收明细" if s.rejects_file else "")
+        note = s.skipped_reason or "；".join(filter(None, [f"{s.blanked} 行有内容留空" if s.blanked else "",
+                                                           "见拒收明细" if s.rejects_file else ""]))
         source = (labels or {}).get(s.source, s.source) if s.source else "—"
         rows.append([_short(s.file), s.sheet, source, *(getattr(s, k) for k in counts), note])
     total = [sum(getattr(s, k) for s in report.sheets) for k in counts]
