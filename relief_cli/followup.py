@@ -61,12 +61,35 @@ def record_outcome(store: Store, alert_ids: Sequence[int], o: Outcome, origin: s
         return apply_outcome(store, alert_ids, o, origin)
 
 
+def outcome_conflict(store: Store, alert_ids: Sequence[int], o: Outcome, today: dt.date | None = None) -> str | None:
+    """Why this outcome cannot close these alerts: a visit before the alert was raised or after
+    today, or an alert already closed with another outcome (reopen it first). None when it can."""
+    today = today or dt.date.today()
+    if o.visit_date > today:
+        return f"走访日期 {o.visit_date} 晚于今天（{today}）"
+    payload = o.as_json()
+    for alert_id in alert_ids:
+        row = store.conn.execute("SELECT raised_on, status, outcome FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        if row is None:
+            continue
+        raised_on, status, outcome = row
+        if o.visit_date.isoformat() < raised_on:
+            return f"预警 {alert_id} 于 {raised_on} 推送，走访日期 {o.visit_date} 早于推送日期"
+        if status == "closed" and outcome != payload:
+            done = json.loads(outcome)["outcome"] if outcome else "已办结"
+            return f"预警 {alert_id} 已办结（{done}），要更改结果请先用 relief reopen {alert_id} 重新打开"
+    return None
+
+
 def apply_outcome(store: Store, alert_ids: Sequence[int], o: Outcome, origin: str) -> int:
     """record_outcome inside a transaction that the caller holds."""
     conn = store.conn
     missing = sorted(set(alert_ids) - _existing(store, alert_ids))
     if missing:
         raise OutcomeProblem(f"预警编号不存在：{'、'.join(map(str, missing))}")
+    conflict = outcome_conflict(store, alert_ids, o)
+    if conflict:
+        raise OutcomeProblem(conflict)
     changed = 0
     payload = o.as_json()
     for alert_id in alert_ids:

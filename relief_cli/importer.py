@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .parse import FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
+from .parse import REJECT_COLUMNS, FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
 from .privacy import private_open
 from .reader import FOLDER_SUFFIXES, FileProblem
 from .store import ShrinkRefused, Store
@@ -497,20 +497,24 @@ def _sha256(path: Path) -> str:
 
 
 def _check_visit(store: Store, row: dict[str, Any]) -> str | None:
-    """A returned visit row must name a fixed outcome (with its detail) and existing alerts."""
-    from .followup import Outcome, OutcomeProblem, check_outcome, parse_alert_ids, unknown_alerts
+    """A returned visit row must name a fixed outcome (with its detail), existing alerts, and a visit
+    date between the alert's raising and today; a date without a result is reported, not stored."""
+    from .followup import Outcome, OutcomeProblem, check_outcome, outcome_conflict, parse_alert_ids, unknown_alerts
 
     ids = parse_alert_ids(row.get("alert_ids"))
     unknown = unknown_alerts(store, ids)
     if unknown:
         return f"「预警编号」列：预警编号不存在：{'、'.join(map(str, unknown))}"
-    if row.get("outcome"):
-        try:
-            check_outcome(store, Outcome(row["outcome"], dt.date.fromisoformat(row["visit_date"]),
-                                         row.get("handler") or "", row.get("outcome_detail"), row.get("note")))
-        except OutcomeProblem as e:
-            return f"「走访结果」列：{e}"
-    return None
+    if not row.get("outcome"):
+        return "「走访结果」列：填了走访日期，但没有填走访结果"
+    outcome = Outcome(row["outcome"], dt.date.fromisoformat(row["visit_date"]), row.get("handler") or "",
+                      row.get("outcome_detail"), row.get("note"))
+    try:
+        check_outcome(store, outcome)
+    except OutcomeProblem as e:
+        return f"「走访结果」列：{e}"
+    conflict = outcome_conflict(store, ids, outcome)
+    return f"「走访日期」列：{conflict}" if conflict and "走访日期" in conflict else (f"「预警编号」列：{conflict}" if conflict else None)
 
 
 def _apply_visits(store: Store, import_id: int, file_name: str) -> None:
@@ -529,30 +533,28 @@ def _write_rejects(rejects_dir: Path, path: Path, rejects: list[tuple[Header, Re
 
     The header row is the original one, so the fixed workbook imports again as is.
     """
-    from .xlsx import SheetSpec, write_workbook  # openpyxl: loaded only when a file has rejects
+    from .xlsx import write_workbook  # openpyxl: loaded only when a file has rejects
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = rejects_dir / f"{path.stem}-拒收-{stamp}.xlsx"
     by_sheet: dict[str, tuple[Header, list[Reject]]] = {}
     for header, reject in rejects:
         by_sheet.setdefault(reject.sheet, (header, []))[1].append(reject)
-    specs = []
-    for sheet_name, (header, items) in by_sheet.items():
-        # Excel has 16,384 columns; the three columns we add must fit beside the original cells.
-        width = min(MAX_REJECT_CELLS, max([len(header.titles), *(len(r.cells) for r in items)]))
-        for r in items:
-            del r.cells[width:]
-        titles = header.titles[:width] + [""] * (width - len(header.titles))
-        specs.append(
-            SheetSpec(
-                title=sheet_name,
-                header=[*titles, "拒收原因", "原工作表", "原行号"],
-                rows=([*_plain(r.cells), *[""] * (width - len(r.cells)), r.reason, r.sheet, r.row] for r in items),
-            )
-        )
+    specs = [_rejects_sheet(sheet_name, header, items) for sheet_name, (header, items) in by_sheet.items()]
     rejects_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_workbook(out, specs)
     return out
+
+
+def _rejects_sheet(name: str, header: Header, items: list[Reject]) -> Any:
+    """One source sheet's rejects under its own header; each sheet its own width (one file's sheets differ)."""
+    from .xlsx import SheetSpec
+
+    # Excel has 16,384 columns; the three columns we add must fit beside the original cells.
+    width = min(MAX_REJECT_CELLS, max([len(header.titles), *(len(r.cells) for r in items)]))
+    titles = header.titles[:width] + [""] * (width - len(header.titles))
+    rows = [[*_plain(r.cells[:width]), *[""] * (width - len(r.cells[:width])), r.reason, r.sheet, r.row] for r in items]
+    return SheetSpec(title=name, header=[*titles, *REJECT_COLUMNS], rows=rows)
 
 
 def _plain(cells: list[Any]) -> list[Any]:

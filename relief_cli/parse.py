@@ -37,6 +37,9 @@ from .values import (
 HEADER_SEARCH_ROWS = 30
 CUT_MIN_IDS, CUT_SHARE = 5, 0.5  # see SheetParser._find_cut_ids
 BLANKED = "已导入，但以下内容无法识别、已留空："
+# The columns a rejects workbook adds after the original ones; a corrected rejects workbook imported
+# again reads only the columns before them (and so never adds a second set).
+REJECT_COLUMNS = ("拒收原因", "原工作表", "原行号")
 NEGATIVE = "金额不能为负数（退费等负数金额只在 rules.yaml 中标了 negative: true 的列接受）"
 CHUNK_ROWS = 20_000
 MEMO_LIMIT = 500_000
@@ -168,6 +171,8 @@ def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None, f
             raise FileProblem(f"表头中{named}都是「{_field_label(spec, fname)}」（{spec.label}），无法确定用哪一列；"
                               f"请删除或改名其中一列后重新导入")
         titles = [normalize_header(c) for c in cells]
+        if REJECT_COLUMNS[0] in titles:
+            titles = titles[:titles.index(REJECT_COLUMNS[0])]
         width = max(j for j, title in enumerate(titles) if title) + 1
         return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in cells[:width]])
     best_partial = max(partial, key=lambda p: p[0], default=None)

@@ -55,11 +55,25 @@ def test_overdue_groups_and_days_option(city):
 
 def test_outcome_history_and_reopen(city):
     record_outcome(city, [1], Outcome("转办", dt.date(2026, 10, 8), "网格员甲", "医保局", "已转医保局核查"))
+    with pytest.raises(OutcomeProblem, match="预警 1 已办结（转办），要更改结果请先用 relief reopen 1 重新打开"):
+        record_outcome(city, [1], Outcome("纳入救助", dt.date(2026, 10, 20), "网格员甲", "医疗救助"))
+    assert record_outcome(city, [1], Outcome("转办", dt.date(2026, 10, 8), "网格员甲", "医保局", "已转医保局核查")) == 0
+    reopen(city, 1, "科员", "复核")
     record_outcome(city, [1], Outcome("纳入救助", dt.date(2026, 10, 20), "网格员甲", "医疗救助"))
     reopen(city, 1, "科员", "复核")
     steps = [(h["action"], h["outcome"], h["detail"], h["visit_date"]) for h in history(city, 1)]
-    assert steps == [("close", "转办", "医保局", "2026-10-08"), ("close", "纳入救助", "医疗救助", "2026-10-20"),
-                     ("reopen", None, None, None)]
+    assert steps == [("close", "转办", "医保局", "2026-10-08"), ("reopen", None, None, None),
+                     ("close", "纳入救助", "医疗救助", "2026-10-20"), ("reopen", None, None, None)]
+
+
+def test_visit_dates_before_the_alert_or_after_today_are_refused(city):
+    raised = city.conn.execute("SELECT raised_on FROM alerts WHERE id = 1").fetchone()[0]
+    before = dt.date.fromisoformat(raised) - dt.timedelta(days=1)
+    with pytest.raises(OutcomeProblem, match=f"预警 1 于 {raised} 推送，走访日期 {before} 早于推送日期"):
+        record_outcome(city, [1], Outcome("无法联系", before, "网格员甲"))
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    with pytest.raises(OutcomeProblem, match=f"走访日期 {tomorrow} 晚于今天"):
+        record_outcome(city, [1], Outcome("无法联系", tomorrow, "网格员甲"))
     alert = list_alerts(city, AlertFilter(status="open"))[0]
     assert alert["id"] == 1 and alert["outcome"] is None
 
@@ -154,3 +168,36 @@ def test_report_xlsx_has_a_chart(city, tmp_path):
     import zipfile
 
     assert any(n.startswith("xl/charts/chart") for n in zipfile.ZipFile(path).namelist())
+
+
+def test_returned_rows_that_make_no_sense_are_reported_not_stored(city, tmp_path):
+    cl = build_checklist(city, "金口岭", dt.date(2026, 9, 29))
+    sheet = tmp_path / "清单.xlsx"
+    write_visit_workbook(sheet, cl, city.config.settings.outcomes)
+    record_outcome(city, [2], Outcome("无法联系", dt.date(2026, 10, 8), "网格员甲"))
+    raised = city.conn.execute("SELECT raised_on FROM alerts WHERE id = 1").fetchone()[0]
+
+    def returned(name, cells):
+        wb = openpyxl.load_workbook(sheet)
+        ws = wb["第一网格"]
+        col = {c.value: i + 1 for i, c in enumerate(ws[3])}
+        rows = {ws.cell(row=r, column=col["户号"]).value: r for r in range(4, ws.max_row + 1)}
+        for (hukou, title), value in cells.items():
+            ws.cell(row=rows[hukou], column=col[title]).value = value
+        wb.save(tmp_path / name)
+        report = import_paths(city, [tmp_path / name])
+        book = openpyxl.load_workbook(report.sheets[0].rejects_file).active
+        return report, {r[col["户号"] - 1]: r[-3] for r in book.iter_rows(min_row=2, values_only=True)}
+
+    report, reasons = returned("回收1.xlsx", {
+        ("H1", "走访日期"): "2026-10-09",  # a date, no result
+        ("H2", "走访日期"): "2026-10-09", ("H2", "走访结果"): "不符合条件", ("H2", "走访人"): "网格员甲",  # closed already
+    })
+    assert [(s.rows, s.imported, s.rejected) for s in report.sheets] == [(2, 0, 2)]
+    assert reasons == {"H1": "「走访结果」列：填了走访日期，但没有填走访结果",
+                       "H2": "「预警编号」列：预警 2 已办结（无法联系），要更改结果请先用 relief reopen 2 重新打开"}
+    report, reasons = returned("回收2.xlsx", {
+        ("H1", "走访日期"): "2020-01-01", ("H1", "走访结果"): "无法联系", ("H1", "走访人"): "网格员甲",
+    })
+    assert reasons == {"H1": f"「走访日期」列：预警 1 于 {raised} 推送，走访日期 2020-01-01 早于推送日期"}
+    assert city.count("visits") == 0

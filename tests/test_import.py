@@ -6,6 +6,7 @@ import os
 import stat
 
 import openpyxl
+from pathlib import Path
 import pytest
 import python_calamine
 
@@ -207,3 +208,29 @@ def test_cells_right_of_the_last_titled_column_are_not_read(store, tmp_path):
     assert sheet[0] == [*MEDICAL_HEADER, "拒收原因", "原工作表", "原行号"]
     assert sheet[1][:len(MEDICAL_HEADER)] == ["S2", "", "测二", "2026-03-01", "门诊", 5.0, "乙医院"]
     assert sheet[1][len(MEDICAL_HEADER):] == ["「身份证号」列（B列）：必填项为空", "结算明细", 5.0]
+
+
+def test_rejects_of_sheets_of_different_widths_keep_reasons_under_their_header(store, tmp_path):
+    wide = [["身份证号", "死亡日期", "备注一", "备注二", "备注三"], ["12345", "2026-11-01", "a", "b", "c"]]
+    narrow = [["身份证号", "确诊日期", "诊断"], ["67890", "2026-11-01", "白血病"]]
+    path = write_xlsx(tmp_path / "two.xlsx", {"大病": narrow, "死亡": wide})  # the narrow sheet first
+    report = import_paths(store, [path])
+    book = openpyxl.load_workbook(report.sheets[0].rejects_file)
+    for name, width in (("死亡", 5), ("大病", 3)):
+        header, row = list(book[name].iter_rows(values_only=True))
+        assert header[width:] == ("拒收原因", "原工作表", "原行号"), name
+        assert row[width].startswith("「身份证号」列（A列）") and row[width + 1:] == (name, 2), name
+
+
+def test_a_corrected_rejects_workbook_imports_without_another_set_of_reason_columns(store, tmp_path):
+    path = write_xlsx(tmp_path / "d.xlsx", {"死亡": [["身份证号", "死亡日期"], ["12345", "2026-11-01"], [ID1, "11月"]]})
+    first = import_paths(store, [path])
+    rejects = first.sheets[0].rejects_file
+    wb = openpyxl.load_workbook(rejects)
+    ws = wb.active
+    ws["A2"] = ID2  # the officer fixes one row and leaves the other as it was
+    wb.save(rejects)
+    second = import_paths(store, [Path(rejects)])
+    assert [(s.imported, s.rejected) for s in second.sheets] == [(1, 1)]
+    header = next(openpyxl.load_workbook(second.sheets[0].rejects_file).active.iter_rows(values_only=True))
+    assert header == ("身份证号", "死亡日期", "拒收原因", "原工作表", "原行号")
