@@ -171,6 +171,7 @@ class Store:
             raise StoreError(f"{path}: 无法打开数据库（{_reason(e)}）") from None
         self._migrate()
         self._ensure_source_tables()
+        self._ensure_yuan_views()
 
     def close(self) -> None:
         self.conn.close()
@@ -226,6 +227,27 @@ class Store:
                     for column, ctype in missing.items():
                         table.add_column(column, ctype)
                     self.create_indexes(name)
+
+    def _ensure_yuan_views(self) -> None:
+        """Amounts are stored exactly, in 分 (fen). For anyone reading the database with other tools
+        (sqlite-utils, Datasette, Excel via ODBC) a view <source>_yuan per source with amounts shows
+        them in 元: the same columns, amounts divided by 100. Rewritten only when a source changed."""
+        have = dict(self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+        wanted = {}
+        for name, spec in self.config.sources.items():
+            amounts = [f for f, fs in spec.fields.items() if fs.type == "amount"]
+            if not amounts:
+                continue
+            columns = ", ".join(f'round("{f}" / 100.0, 2) AS "{f}"' if f in amounts else f'"{f}"'
+                                for f in ["_id", *spec.fields, *META_COLUMNS])
+            wanted[yuan_view(name)] = f'CREATE VIEW "{yuan_view(name)}" AS SELECT {columns} FROM "{source_table(name)}"'
+        if all(have.get(view) == sql for view, sql in wanted.items()):
+            return
+        with self.transaction():
+            for view, sql in wanted.items():
+                if have.get(view) != sql:
+                    self.conn.execute(f'DROP VIEW IF EXISTS "{view}"')
+                    self.conn.execute(sql)
 
     def index_names(self, source: str) -> dict[str, str]:
         """Index name -> column, for the natural key and the source's looked-up fields."""
@@ -408,6 +430,11 @@ def _record_columns(fields: Sequence[str]) -> list[str]:
 
 def source_table(source: str) -> str:
     return f"src_{source}"
+
+
+def yuan_view(source: str) -> str:
+    """The view of a source with its amounts in 元 (the table keeps 分)."""
+    return f"{source}_yuan"
 
 
 def valid_table(source: str) -> str:

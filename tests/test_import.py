@@ -234,3 +234,12 @@ def test_a_corrected_rejects_workbook_imports_without_another_set_of_reason_colu
     assert [(s.imported, s.rejected) for s in second.sheets] == [(1, 1)]
     header = next(openpyxl.load_workbook(second.sheets[0].rejects_file).active.iter_rows(values_only=True))
     assert header == ("身份证号", "死亡日期", "拒收原因", "原工作表", "原行号")
+
+
+def test_amounts_read_in_yuan_through_the_views(store, tmp_path):
+    path = medical_book(tmp_path / "m.xlsx", [["S1", ID1, "测一", "2026-03-01", "住院", 1234.5, "甲医院"]])
+    import_paths(store, [path])
+    assert store.conn.execute("SELECT oop FROM src_medical").fetchone() == (123450,)  # 分, exact
+    assert store.conn.execute("SELECT settlement_no, oop FROM medical_yuan").fetchone() == ("S1", 1234.5)
+    views = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+    assert views == {"medical_yuan", "social_insurance_yuan", "students_yuan"}
