@@ -302,7 +302,9 @@ class _CsvSheet(Sheet):
     def rows(self, start: int = 0, stop: int | None = None, width: int | None = None) -> Iterator[list[Any]]:
         try:
             rows = islice(csv.reader(io.StringIO(self._text), self._dialect), start, stop)
-            yield from _cut(([_unwrap(c) for c in row] for row in rows), width)
+            if '="' in self._text:  # only then is a cell worth looking at (a big CSV has millions)
+                rows = ([_unwrap(c) for c in row] for row in rows)
+            yield from _cut(rows, width)
         except csv.Error:
             raise FileProblem("CSV 格式错误（引号不成对或字段中含非法字符）") from None
 

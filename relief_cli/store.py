@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
 from typing import Any
 from pathlib import Path
 
@@ -250,15 +249,18 @@ class Store:
                     self.conn.execute(sql)
 
     def index_names(self, source: str) -> dict[str, str]:
-        """Index name -> column, for the natural key and the source's looked-up fields."""
+        """Index name -> column, for the natural key and the source's looked-up fields; a full list
+        also indexes its ended entries (few), which close_listing looks up by key."""
         table = source_table(source)
-        return {f"{table}_key": "_key", **{f"{table}_{f}": f for f in self.config.sources[source].indexed}}
+        ended = {f"{table}_ended": "_key"} if self.config.sources[source].full_list is not None else {}
+        return {f"{table}_key": "_key", **{f"{table}_{f}": f for f in self.config.sources[source].indexed}, **ended}
 
     def create_indexes(self, source: str) -> None:
         table = source_table(source)
         for name, column in self.index_names(source).items():
-            unique = "UNIQUE " if column == "_key" else ""
-            self.conn.execute(f'CREATE {unique}INDEX IF NOT EXISTS "{name}" ON "{table}" ("{column}")')
+            unique = "UNIQUE " if column == "_key" and not name.endswith("_ended") else ""
+            partial = " WHERE _valid_to IS NOT NULL" if name.endswith("_ended") else ""
+            self.conn.execute(f'CREATE {unique}INDEX IF NOT EXISTS "{name}" ON "{table}" ("{column}"){partial}')
 
     def begin_bulk(self, source: str) -> bool:
         """First load of an empty table: drop its indexes so rows append, and build them at the end.
@@ -356,8 +358,8 @@ class Store:
     # -- full lists -----------------------------------------------------------
     def note_listed(self, source: str, keys: Sequence[str]) -> None:
         """Remember, for this file's transaction, the entries a full list names."""
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _listed (source TEXT, key TEXT, PRIMARY KEY (source, key)) WITHOUT ROWID")
-        self.conn.executemany("INSERT OR IGNORE INTO _listed VALUES (?, ?)", zip(repeat(source), keys))
+        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}" (key TEXT PRIMARY KEY) WITHOUT ROWID')
+        self.conn.executemany(f'INSERT OR IGNORE INTO "{listed_table(source)}" VALUES (?)', zip(keys))
 
     def close_listing(self, source: str, day: str, import_id: int, new_rows: int, allow_shrink: bool) -> tuple[int, int]:
         """A full list has been merged: end the valid entries of its scope that it does not name,
@@ -369,8 +371,8 @@ class Store:
         spec = self.config.sources[source].full_list
         assert spec is not None
         table = source_table(source)
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _listed (source TEXT, key TEXT, PRIMARY KEY (source, key)) WITHOUT ROWID")
-        listed = "SELECT key FROM _listed WHERE source = :source"
+        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}" (key TEXT PRIMARY KEY) WITHOUT ROWID')
+        listed = f'SELECT key FROM "{listed_table(source)}"'
         scope = "1"
         if spec.scope:
             cols = ", ".join(f't."{f}"' for f in spec.scope)
@@ -383,15 +385,18 @@ class Store:
         before = valid - new_rows
         if ended and not allow_shrink and ended > spec.max_shrink * before:
             raise ShrinkRefused(ended, before, spec.max_shrink)
-        self.conn.execute(f'UPDATE "{table}" AS t SET _valid_to = :day, _ended_by = :import WHERE t._id IN (SELECT t._id {gone})',
-                          params)
-        back = f'FROM "{table}" t WHERE t._valid_to IS NOT NULL AND t._key IN ({listed})'
+        if ended:
+            self.conn.execute(f'UPDATE "{table}" AS t SET _valid_to = :day, _ended_by = :import '
+                              f"WHERE t._id IN (SELECT t._id {gone})", params)
+        # Through the partial index of ended entries: instant when (as usual) few have ended.
+        back = f'FROM "{table}" t INDEXED BY "{table}_ended" WHERE t._valid_to IS NOT NULL AND t._key IN ({listed})'
         reopened = self.conn.execute(
             f"INSERT INTO list_spans (source, key, valid_from, valid_to, ended_by, reopened_by) "
             f"SELECT :source, t._key, t._valid_from, t._valid_to, t._ended_by, :import {back}", params).rowcount
-        self.conn.execute(f'UPDATE "{table}" AS t SET _valid_from = :day, _valid_to = NULL, _ended_by = NULL '
-                          f"WHERE t._id IN (SELECT t._id {back})", params)
-        self.conn.execute("DELETE FROM _listed WHERE source = :source", params)
+        if reopened:
+            self.conn.execute(f'UPDATE "{table}" AS t SET _valid_from = :day, _valid_to = NULL, _ended_by = NULL '
+                              f"WHERE t._id IN (SELECT t._id {back})", params)
+        self.conn.execute(f'DELETE FROM "{listed_table(source)}"')
         return ended, reopened
 
     def valid_views(self, day: str) -> None:
@@ -430,6 +435,11 @@ def _record_columns(fields: Sequence[str]) -> list[str]:
 
 def source_table(source: str) -> str:
     return f"src_{source}"
+
+
+def listed_table(source: str) -> str:
+    """The temp table of the keys a full list names, while its file is merged."""
+    return f"_listed_{source}"
 
 
 def yuan_view(source: str) -> str:

@@ -150,9 +150,15 @@ def _birth_date(yyyymmdd: str) -> dt.date | None:
         return None
 
 
+@lru_cache(maxsize=1)
+def _today() -> dt.date:
+    """Today, once per process: an import or a scan does not outlive the day it runs in."""
+    return dt.date.today()
+
+
 def _born(yyyymmdd: str) -> bool:
     birth = _birth_date(yyyymmdd)
-    return birth is not None and birth <= dt.date.today()
+    return birth is not None and birth <= _today()
 
 
 def normalize_id(raw: object) -> str:
@@ -232,7 +238,7 @@ def canonical_ids(cells: list[object]) -> Iterator[tuple[str, str]]:
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     last = np.array(_MONTH_DAYS)[np.clip(month, 0, 12)] + ((month == 2) & leap)
     ok &= (year >= 1900) & (year <= 2100) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= last)
-    today = dt.date.today()
+    today = _today()
     ok &= year * 10000 + month * 100 + day <= today.year * 10000 + today.month * 100 + today.day
     valid = list(compress(ids, ok.tolist()))
     return zip(valid, valid)
@@ -287,7 +293,7 @@ def _date_from_number(value: float) -> dt.date | None:
     if 19000101 <= value <= 21001231 and value == int(value):
         number = int(value)
         return _make_date(number // 10000, number // 100 % 100, number % 100)
-    last = (dt.date.today() + dt.timedelta(days=366) - _EXCEL_EPOCH).days
+    last = (_today() + dt.timedelta(days=366) - _EXCEL_EPOCH).days
     if _FIRST_SERIAL <= value <= last:
         return _EXCEL_EPOCH + dt.timedelta(days=int(value))
     raise ValueProblem(_SERIAL_OUT_OF_RANGE)
