@@ -183,9 +183,14 @@ class Store:
 
     # -- schema -------------------------------------------------------------
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        """Registered migrations in order. Two first commands on a new database may race here: each
+        migration re-reads the version under the write lock, so the second finds it done."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+            return
+        for number, script in enumerate(MIGRATIONS, start=1):
             with self.transaction():
+                if self.conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    continue
                 for statement in _statements(script):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number}")
@@ -198,34 +203,47 @@ class Store:
         return sqlite_utils.Database(self.conn)
 
     def _ensure_source_tables(self) -> None:
-        """One table per configured source; a field added in rules.yaml adds a column."""
+        """One table per configured source; a field added in rules.yaml adds a column.
+
+        Checked without a lock (the usual case: nothing to do, and a reading command must not wait
+        for an import), then done under the write lock with the schema read again, so that two
+        first commands on a new database do not both create the same table."""
+        if self._source_tables_missing():
+            with self.transaction():
+                self._create_source_tables()
+
+    def _source_tables_missing(self) -> bool:
         existing: dict[str, set[str]] = {}
         for table_name, column in self.conn.execute(
             "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'"
         ):
             existing.setdefault(table_name, set()).add(column)
         indexes = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        return any(
+            not (set(spec.fields) | set(META_COLUMNS)) <= existing.get(source_table(name), set())
+            or not set(self.index_names(name)) <= indexes
+            for name, spec in self.config.sources.items()
+        )
+
+    def _create_source_tables(self) -> None:
+        existing: dict[str, set[str]] = {}
+        for table_name, column in self.conn.execute(
+            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'"
+        ):
+            existing.setdefault(table_name, set()).add(column)
         for name, spec in self.config.sources.items():
             columns = {f: SQL_TYPES.get(s.type, str) for f, s in spec.fields.items()}
             have = existing.get(source_table(name))
-            if have is not None and set(columns) | set(META_COLUMNS) <= have:
-                if not set(self.index_names(name)) <= indexes:
-                    with self.transaction():
-                        self.create_indexes(name)
-                continue
-            table = self.db[source_table(name)]
-            if not table.exists():
-                with self.transaction():
-                    self.db.create_table(
-                        source_table(name), {"_id": int, **columns, **META_COLUMNS}, pk="_id", not_null={"_key"},
-                    )
-                    self.create_indexes(name)
+            if have is None:
+                self.db.create_table(
+                    source_table(name), {"_id": int, **columns, **META_COLUMNS}, pk="_id", not_null={"_key"},
+                )
             else:
-                missing = {c: t for c, t in {**columns, **META_COLUMNS}.items() if c not in table.columns_dict}
-                with self.transaction():
-                    for column, ctype in missing.items():
+                table = self.db[source_table(name)]
+                for column, ctype in {**columns, **META_COLUMNS}.items():
+                    if column not in have:
                         table.add_column(column, ctype)
-                    self.create_indexes(name)
+            self.create_indexes(name)
 
     def _ensure_yuan_views(self) -> None:
         """Amounts are stored exactly, in 分 (fen). For anyone reading the database with other tools

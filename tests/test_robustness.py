@@ -165,3 +165,15 @@ def test_a_worker_that_dies_takes_only_its_file_down(store, tmp_path):
     assert [f.reason for f in report.failures] == [
         "读取文件时程序异常退出（文件可能已损坏，或内容超出可处理的范围），该文件未导入"]
     assert store.count("deaths") == 1
+
+
+def test_first_commands_racing_on_a_new_database_all_succeed(tmp_path):
+    """Two officers start relief on the same new database at once: the schema is created once."""
+    data = tmp_path / "d.csv"
+    data.write_text("身份证号,死亡日期\n" + IDS[0] + ",2026-11-01\n", encoding="utf-8")
+    db = tmp_path / "new.db"
+    procs = [subprocess.Popen([sys.executable, "-m", "relief_cli", "import", str(data), "--db", str(db), "--format", "json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    results = [(p.wait(timeout=120), p.stderr.read().decode("utf-8", "replace")) for p in procs]
+    assert all(code == 0 for code, _ in results), results
+    assert not any("内部错误" in err for _, err in results)
