@@ -341,7 +341,7 @@ def import_cmd(
         else:
             out.print(import_summary(report, {k: v.label for k, v in store.config.sources.items()}))
         for f in report.failures:
-            _stderr(f"无法导入 {f.file}：{f.reason}")
+            _stderr(f"{f.file} 已导入，但{f.reason}" if f.imported else f"无法导入 {f.file}：{f.reason}")
         if report.failures:
             raise typer.Exit(1)
 
@@ -645,6 +645,34 @@ def checklist_cmd(
 
             write_visit_workbook(xlsx, result, store.config.settings.outcomes)
             out.print(f"已导出走访清单 {households} 户到 {xlsx}（每个网格一张表，A4 横向打印）")
+
+
+@command("rejects")
+def rejects_cmd(
+    import_id: Annotated[str, typer.Argument(metavar="导入编号", help="导入结果中的 import_id（relief import --format json 可见）。",
+                                             show_default=False)],
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="写到哪里（默认：数据库旁边的拒收明细文件夹）。")] = None,
+    db: DbOpt = Path("relief.db"),
+    verbose: VerboseOpt = False,
+) -> None:
+    """重新写出某次导入的拒收明细工作簿（拒收的行与数据一起保存在数据库里）。"""
+    from .importer import default_rejects_dir, rejects_path, write_rejects
+    from .render import out
+
+    with _errors(verbose):
+        number = _number(import_id, "导入编号", minimum=1)
+        _output(xlsx)
+        store = _open_store(db, None)
+        found = store.import_file(number)
+        if found is None:
+            raise DataProblem(f"没有编号为 {number} 的导入")
+        count = store.conn.execute("SELECT count(*) FROM rejects WHERE import_id = ?", (number,)).fetchone()[0]
+        if not count:
+            raise DataProblem(f"导入 {number}（{found[0]}）没有拒收的行")
+        target = xlsx or rejects_path(default_rejects_dir(store.path), Path(found[0]), number)
+        store.audit("rejects", {"import_id": number}, count, False, str(target))
+        write_rejects(store, number, target)
+        out.print(f"已写出导入 {number}（{found[0]}）的拒收明细 {count} 行：{target}")
 
 
 @rules_app.command("check", cls=ReliefCommand)

@@ -15,6 +15,7 @@ import datetime as dt
 import faulthandler
 import gc
 import hashlib
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -34,7 +35,7 @@ from .config import Config
 from .parse import REJECT_COLUMNS, FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
 from .privacy import private_open
 from .reader import FOLDER_SUFFIXES, FileProblem
-from .store import ShrinkRefused, Store
+from .store import ShrinkRefused, Store, StoreError
 
 Progress = Callable[[str, str, int], None]
 MAX_REJECT_CELLS = 16_384 - 3
@@ -62,6 +63,7 @@ class SheetResult:
     rejected: int = 0
     blanked: int = 0  # rows imported with an unreadable cell left blank (listed in the rejects workbook)
     ended: int = 0  # entries of a full list that this newer list no longer names (移出)
+    import_id: int | None = None  # for relief rejects
     rejects_file: str | None = None
     skipped_reason: str | None = None
 
@@ -73,6 +75,7 @@ class SheetResult:
 class FileFailure:
     file: str
     reason: str
+    imported: bool = False  # the data went in; something after the commit (the rejects workbook) failed
 
 
 @dataclass
@@ -150,12 +153,22 @@ def import_paths(
         with ParsePool(files, config, source, workers, parse) as pool:
             for path, messages in pool:
                 try:
-                    report.sheets.extend(write_file(store, path, messages, rejects_dir, progress, as_of, allow_shrink,
-                                                    partial))
+                    sheets = write_file(store, path, messages, progress, as_of, allow_shrink, partial)
                 except FileProblem as e:
                     report.failures.append(FileFailure(str(path), e.reason))
+                    continue
+                except StoreError as e:  # the database was locked by another import, for instance
+                    report.failures.append(FileFailure(str(path), str(e)))
+                    continue
+                except Exception as e:  # one file's failure is that file's alone; the message may quote a cell
+                    report.failures.append(FileFailure(str(path), f"导入时出现意外错误（{type(e).__name__}），该文件未导入"))
+                    continue
                 finally:
                     messages.close()  # closes the spill now: Windows cannot delete a file still open
+                report.sheets.extend(sheets)
+                problem = write_rejects_for(store, sheets, path, rejects_dir)
+                if problem:
+                    report.failures.append(FileFailure(str(path), problem, imported=True))
     finally:
         if collecting:
             gc.enable()
@@ -389,7 +402,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: Path, progress: Progress | None,
+def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Progress | None,
                as_of: dt.date | None = None, allow_shrink: bool = False, partial: bool = False) -> list[SheetResult]:
     """Merge one file's parsed rows in one transaction; FileProblem leaves the database untouched.
 
@@ -402,7 +415,6 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
     headers: dict[int, Header] = {}
     parsers: dict[int, SheetParser] = {}  # sheets that arrive raw, normalised here
     state = FileParse(store.config)
-    rejects: list[tuple[Header, Reject]] = []
     bulk: dict[str, bool] = {}
     with store.transaction():
         import_id = store.start_import(path.name, str(path), digest)
@@ -433,8 +445,9 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
                 result.imported += counts.imported
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
-                rejects.extend((header, r) for r in message.rejects)
-                rejects.extend((header, r) for r in message.notes)
+                if message.rejects or message.notes:
+                    store.add_rejects(import_id, result.sheet, header.titles[:MAX_REJECT_CELLS],
+                                      ((r.row, _cells_json(r.cells), r.reason) for r in (*message.rejects, *message.notes)))
                 result.rejected += len(message.rejects)
                 result.blanked += len(message.notes)
                 if progress:
@@ -458,14 +471,43 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], rejects_dir: P
                     f"{e.ended / max(e.listed_before, 1):.0%}，超过 {e.share:.0%}），可能是导出不完整，该文件未导入；"
                     f"确认名单确实减少了这么多时，请加 --allow-shrink 重新导入") from None
         ordered = [results[k] for k in sorted(results)]
+        for r in ordered:
+            r.import_id = import_id
         totals = {k: sum(getattr(r, k) for r in ordered) for k in ("rows", "imported", "updated", "unchanged", "rejected")}
         store.finish_import(import_id, [r.as_dict() for r in ordered], totals)
-    if rejects:
-        out = _write_rejects(rejects_dir, path, rejects)
-        for r in ordered:
-            if r.rejected or r.blanked:
-                r.rejects_file = str(out)
     return ordered
+
+
+def write_rejects_for(store: Store, sheets: list[SheetResult], path: Path, rejects_dir: Path) -> str | None:
+    """The rejects workbook of an imported file, from the rows kept in the database; what went wrong, or None.
+
+    The file's data is committed by now: a failure here costs only the workbook, which
+    `relief rejects` can write again."""
+    with_rejects = [r for r in sheets if r.rejected or r.blanked]
+    if not with_rejects:
+        return None
+    import_id = with_rejects[0].import_id
+    assert import_id is not None
+    try:
+        out = write_rejects(store, import_id, rejects_path(rejects_dir, path, import_id))
+    except Exception as e:  # OutputProblem says why in Chinese; anything else only by its type
+        from .privacy import OutputProblem
+
+        why = str(e) if isinstance(e, OutputProblem) else f"意外错误（{type(e).__name__}）"
+        return (f"数据已导入，但拒收明细没能写出：{why}；可用 relief rejects {import_id} --xlsx 文件名.xlsx 重新写出")
+    for r in with_rejects:
+        r.rejects_file = str(out)
+    return None
+
+
+def rejects_path(rejects_dir: Path, path: Path, import_id: int) -> Path:
+    """Unique per import (two inputs may share a name), short enough for any file system."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return rejects_dir / f"{path.stem[:40]}-拒收-{import_id}-{stamp}.xlsx"
+
+
+def _cells_json(cells: list[Any]) -> str:
+    return json.dumps(_plain(cells[:MAX_REJECT_CELLS]), ensure_ascii=False, default=str)
 
 
 def _check_rows(store: Store, header: Header, message: Rows, sheet: str) -> None:
@@ -528,33 +570,26 @@ ROW_CHECKS: dict[str, Callable[[Store, dict[str, Any]], str | None]] = {"visits"
 AFTER_MERGE: dict[str, Callable[[Store, int, str], None]] = {"visits": _apply_visits}
 
 
-def _write_rejects(rejects_dir: Path, path: Path, rejects: list[tuple[Header, Reject]]) -> Path:
-    """One workbook per imported file, one sheet per source sheet, original cells + reason.
+def write_rejects(store: Store, import_id: int, out: Path) -> Path:
+    """One workbook per imported file, one sheet per source sheet (each under its own original header,
+    so a fixed workbook imports again as is), original cells + reason; sheets longer than Excel's
+    1,048,575 rows continue on further sheets. Read from the database and streamed to disk."""
+    from .xlsx import write_rows_workbook  # openpyxl: loaded only when a file has rejects
 
-    The header row is the original one, so the fixed workbook imports again as is.
-    """
-    from .xlsx import write_workbook  # openpyxl: loaded only when a file has rejects
-
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = rejects_dir / f"{path.stem}-拒收-{stamp}.xlsx"
-    by_sheet: dict[str, tuple[Header, list[Reject]]] = {}
-    for header, reject in rejects:
-        by_sheet.setdefault(reject.sheet, (header, []))[1].append(reject)
-    specs = [_rejects_sheet(sheet_name, header, items) for sheet_name, (header, items) in by_sheet.items()]
-    rejects_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_workbook(out, specs)
+    sheets = []
+    for name, titles in store.reject_sheets(import_id):
+        rows = store.rejects_of(import_id, name)
+        sheets.append((name, titles, rows))
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_rows_workbook(out, (_rejects_sheet(name, titles, rows) for name, titles, rows in sheets))
     return out
 
 
-def _rejects_sheet(name: str, header: Header, items: list[Reject]) -> Any:
-    """One source sheet's rejects under its own header; each sheet its own width (one file's sheets differ)."""
-    from .xlsx import SheetSpec
-
-    # Excel has 16,384 columns; the three columns we add must fit beside the original cells.
-    width = min(MAX_REJECT_CELLS, max([len(header.titles), *(len(r.cells) for r in items)]))
-    titles = header.titles[:width] + [""] * (width - len(header.titles))
-    rows = [[*_plain(r.cells[:width]), *[""] * (width - len(r.cells[:width])), r.reason, r.sheet, r.row] for r in items]
-    return SheetSpec(title=name, header=[*titles, *REJECT_COLUMNS], rows=rows)
+def _rejects_sheet(name: str, titles: list[str], rows: Iterator[tuple[int, list[Any], str]]) -> tuple[str, list[str], Iterator[list[Any]]]:
+    """Original cells padded to the sheet's own width, then the reason, the sheet and the row."""
+    width = min(MAX_REJECT_CELLS, len(titles))
+    lines = ([*cells[:width], *[""] * (width - len(cells[:width])), reason, name, row] for row, cells, reason in rows)
+    return name, [*titles[:width], *REJECT_COLUMNS], lines
 
 
 def _plain(cells: list[Any]) -> list[Any]:

@@ -271,7 +271,7 @@ def _fast_amount(cell: Any) -> Any:
         fen = round(scaled)
         if -1e-6 < scaled - fen < 1e-6:
             return fen
-    elif cell.__class__ is int:
+    elif cell.__class__ is int and -MAX_FAST_YUAN < cell < MAX_FAST_YUAN:
         return cell * 100
     return _MISS
 

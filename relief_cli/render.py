@@ -114,6 +114,8 @@ def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:
                                                            "见拒收明细" if s.rejects_file else ""]))
         source = (labels or {}).get(s.source, s.source) if s.source else "—"
         rows.append([_short(s.file), s.sheet, source, *(getattr(s, k) for k in counts), note])
+    for f in report.failures:
+        rows.append([_short(f.file), "", "—", *([""] * len(counts)), ("已导入，但" if f.imported else "未导入：") + f.reason])
     total = [sum(getattr(s, k) for s in report.sheets) for k in counts]
     rows.append(["合计", "", "", *total, ""])
     t = table("导入结果", cols, rows, justify_right={"行数", "新增", "更新", "未变", "移出", "拒收"}, whole={"文件"})

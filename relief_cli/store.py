@@ -111,6 +111,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX list_spans_key ON list_spans (source, key);
     """,
+    # Rejected rows are kept with the file's data, in its transaction: the rejects workbook is written
+    # from here after the commit, and can be written again (relief rejects).
+    """
+    CREATE TABLE reject_sheets (
+        import_id INTEGER NOT NULL REFERENCES imports (id),
+        sheet TEXT NOT NULL,
+        titles TEXT NOT NULL,
+        PRIMARY KEY (import_id, sheet)
+    );
+    CREATE TABLE rejects (
+        id INTEGER PRIMARY KEY,
+        import_id INTEGER NOT NULL REFERENCES imports (id),
+        sheet TEXT NOT NULL,
+        row INTEGER NOT NULL,
+        cells TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX rejects_import ON rejects (import_id, id);
+    """,
 )
 # Every source row: where it came from, and (for full lists) when it was on the list:
 # valid from _valid_from (NULL: since it was first seen) until _valid_to (NULL: still listed),
@@ -372,6 +391,30 @@ class Store:
                 import_id,
             ),
         )
+
+    # -- rejected rows --------------------------------------------------------
+    def add_rejects(self, import_id: int, sheet: str, titles: Sequence[str], rows: Iterable[tuple[int, str, str]]) -> None:
+        """Rows of one sheet that were refused (or kept with a cell left blank): (row, cells JSON, reason)."""
+        self.conn.execute("INSERT OR IGNORE INTO reject_sheets VALUES (?, ?, ?)",
+                          (import_id, sheet, json.dumps(list(titles), ensure_ascii=False)))
+        self.conn.executemany("INSERT INTO rejects (import_id, sheet, row, cells, reason) VALUES (?, ?, ?, ?, ?)",
+                              ((import_id, sheet, row, cells, reason) for row, cells, reason in rows))
+
+    def reject_sheets(self, import_id: int) -> list[tuple[str, list[str]]]:
+        rows = self.conn.execute("SELECT sheet, titles FROM reject_sheets WHERE import_id = ? ORDER BY rowid", (import_id,))
+        return [(sheet, json.loads(titles)) for sheet, titles in rows]
+
+    def rejects_of(self, import_id: int, sheet: str) -> Iterator[tuple[int, list[Any], str]]:
+        """(row, original cells, reason) in the order they were refused, read lazily."""
+        cur = self.conn.execute("SELECT row, cells, reason FROM rejects WHERE import_id = ? AND sheet = ? ORDER BY id",
+                                (import_id, sheet))
+        for row, cells, reason in cur:
+            yield row, json.loads(cells), reason
+
+    def import_file(self, import_id: int) -> tuple[str, str] | None:
+        """(file name, path) of an import, or None."""
+        row = self.conn.execute("SELECT file, path FROM imports WHERE id = ?", (import_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     # -- full lists -----------------------------------------------------------
     def note_listed(self, source: str, keys: Sequence[str]) -> None:

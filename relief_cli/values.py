@@ -388,8 +388,17 @@ _AMOUNT_UNRECOGNISED = "金额格式无法识别"
 _AMOUNT_TEXT = re.compile(r"(?P<sign>[+-]?)[¥￥]?(?P<num>(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]*)?|\.[0-9]+)元?")
 
 
+# SQLite stores at most 2^63 - 1; a hundred trillion yuan is far beyond any amount relief sees,
+# and beyond it the cell is something else (an ID number typed into 学费).
+MAX_FEN = 10**16
+_AMOUNT_TOO_LARGE = "金额大得不合理（超过一百万亿元），可能是把身份证号等数字填进了金额列"
+
+
 def _to_fen(yuan: Decimal) -> int:
-    return int((yuan * 100).to_integral_value(rounding=ROUND_HALF_UP))
+    fen = int((yuan * 100).to_integral_value(rounding=ROUND_HALF_UP))
+    if abs(fen) >= MAX_FEN:
+        raise ValueProblem(_AMOUNT_TOO_LARGE)
+    return fen
 
 
 @lru_cache(maxsize=4096)
@@ -412,6 +421,8 @@ def parse_amount(raw: object) -> int:
     if isinstance(raw, bool):
         raise ValueProblem(_AMOUNT_UNRECOGNISED)
     if isinstance(raw, int):
+        if abs(raw) * 100 >= MAX_FEN:
+            raise ValueProblem(_AMOUNT_TOO_LARGE)
         return raw * 100
     # str() gives the shortest repr, so 0.1 + 0.2 is read as the 0.30000000000000004
     # the officer effectively typed, not as the binary expansion of the float.

@@ -103,6 +103,43 @@ def write_workbook(path: Path, sheets: Sequence[SheetSpec]) -> None:
     save_private(wb, path)
 
 
+EXCEL_MAX_ROWS = 1_048_576
+
+
+def write_rows_workbook(path: Path, sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]) -> None:
+    """A plain workbook streamed to disk (openpyxl write-only), for rows that may be millions: each
+    sheet (title, header, rows) continues on further sheets past Excel's row limit. Text is always
+    text, never a formula; characters XML cannot hold are dropped."""
+    from openpyxl.cell import WriteOnlyCell
+
+    wb = Workbook(write_only=True)
+    taken: set[str] = set()
+
+    def cell(ws: Any, value: Any, bold: bool = False) -> Any:
+        c = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value)
+        if isinstance(value, str):
+            c.data_type = "s"
+        if bold:
+            c.font = HEADER_FONT
+        return c
+
+    for title, header, rows in sheets:
+        part, ws, count = 1, None, EXCEL_MAX_ROWS
+        for row in rows:
+            if count >= EXCEL_MAX_ROWS:
+                ws = wb.create_sheet(sheet_title(title if part == 1 else f"{title}（续{part - 1}）", taken))
+                ws.append([cell(ws, h, bold=True) for h in header])
+                part, count = part + 1, 1
+            ws.append([cell(ws, v) for v in row])
+            count += 1
+        if ws is None:
+            ws = wb.create_sheet(sheet_title(title, taken))
+            ws.append([cell(ws, h, bold=True) for h in header])
+    if not taken:
+        wb.create_sheet("空")
+    save_private(wb, path)
+
+
 def add_list_validation(ws: Any, column: int, first_row: int, last_row: int, choices: Sequence[str]) -> None:
     """A drop-down of fixed choices on one column (Excel's list validation)."""
     from openpyxl.worksheet.datavalidation import DataValidation

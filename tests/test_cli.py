@@ -46,7 +46,7 @@ def test_import_json_equals_service_result_and_bad_file_exits_1(tmp_path):
     with Store(tmp_path / "b.db", load_config(None)) as store:
         expected = [s.as_dict() for s in import_paths(store, [good]).sheets]
     assert printed == expected
-    assert set(printed[0]) == {"file", "sheet", "source", "rows", "imported", "updated", "unchanged", "rejected", "blanked", "ended",
+    assert set(printed[0]) == {"file", "sheet", "source", "rows", "imported", "updated", "unchanged", "rejected", "blanked", "ended", "import_id",
                                "rejects_file", "skipped_reason"}
     assert "Traceback" not in result.output
 

@@ -1,0 +1,111 @@
+"""One bad file never costs the others, and rejected rows are never lost: they are kept in the
+database with the file's data, and the rejects workbook is written from there (again if need be)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import openpyxl
+from typer.testing import CliRunner
+
+from relief_cli import xlsx
+from relief_cli.cli import app
+from relief_cli.importer import import_paths
+from conftest import make_id, write_xlsx
+
+IDS = [make_id("340705", "19800101", i) for i in range(1, 40)]
+
+
+def deaths(path, rows):
+    path.write_text("身份证号,死亡日期\n" + "".join(f"{a},{b}\n" for a, b in rows), encoding="utf-8")
+    return path
+
+
+def test_an_amount_beyond_any_budget_is_a_reject_not_a_crash(store, tmp_path):
+    tuition = tmp_path / "学费.csv"
+    tuition.write_text("身份证号,学校,入学日期,学费\n"
+                       f"{IDS[0]},铜陵学院,2026-09-01,340705198001010011\n"  # an ID number typed into 学费
+                       f"{IDS[1]},铜陵学院,2026-09-01,5000\n", encoding="utf-8")
+    later = deaths(tmp_path / "死亡.csv", [(IDS[2], "2026-11-01")])
+    report = import_paths(store, [tuition, later])
+    assert report.failures == []
+    assert [(s.source, s.imported, s.blanked) for s in report.sheets] == [("students", 2, 1), ("deaths", 1, 0)]
+    assert store.conn.execute("SELECT reason FROM rejects").fetchone()[0].endswith(
+        "金额大得不合理（超过一百万亿元），可能是把身份证号等数字填进了金额列")
+
+
+def test_rejects_are_kept_in_the_database_with_the_data(store, tmp_path):
+    path = deaths(tmp_path / "d.csv", [(IDS[0], "2026-11-01"), ("12345", "2026-11-01"), (IDS[1], "明天")])
+    sheet = import_paths(store, [path]).sheets[0]
+    stored = store.conn.execute("SELECT import_id, sheet, row, cells, reason FROM rejects ORDER BY id").fetchall()
+    assert [(r[0], r[1], r[2], json.loads(r[3])) for r in stored] == [
+        (sheet.import_id, "d", 3, ["12345", "2026-11-01"]), (sheet.import_id, "d", 4, [IDS[1], "明天"])]
+    book = openpyxl.load_workbook(sheet.rejects_file).active
+    assert [r[-3] for r in book.iter_rows(min_row=2, values_only=True)] == [s[4] for s in stored]
+
+
+def test_a_rejects_workbook_that_cannot_be_written_costs_only_the_workbook(store, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    first = deaths(tmp_path / "a.csv", [(IDS[0], "2026-11-01"), ("12345", "2026-11-01")])
+    second = deaths(tmp_path / "b.csv", [(IDS[1], "2026-11-01")])
+    report = import_paths(store, [first, second], rejects_dir=blocker / "rejects")
+    assert [(f.file, f.imported) for f in report.failures] == [(str(first), True)]
+    assert "数据已导入，但拒收明细没能写出" in report.failures[0].reason
+    assert f"relief rejects {report.sheets[0].import_id} --xlsx" in report.failures[0].reason
+    assert store.count("deaths") == 2  # both files' data
+    runner = CliRunner()
+    target = tmp_path / "补写.xlsx"
+    again = runner.invoke(app, ["rejects", str(report.sheets[0].import_id), "--db", str(store.path), "--xlsx", str(target)])
+    assert again.exit_code == 0, again.output
+    assert [r[-3] for r in openpyxl.load_workbook(target).active.iter_rows(min_row=2, values_only=True)] == [
+        "「身份证号」列（A列）：身份证号长度应为18位或15位，实际为5位"]
+
+
+def test_rejects_names_are_unique_per_input_and_short(store, tmp_path):
+    (tmp_path / "一").mkdir()
+    (tmp_path / "二").mkdir()
+    long_name = "铜陵市民政局" * 13  # 78 characters: 234 bytes, more than a file name can add to
+    paths = [deaths(tmp_path / "一" / "死亡.csv", [("12345", "2026-11-01")]),
+             deaths(tmp_path / "二" / "死亡.csv", [("23456", "2026-11-01")]),
+             deaths(tmp_path / f"{long_name}.csv", [("34567", "2026-11-01")])]
+    report = import_paths(store, paths)
+    assert report.failures == []
+    files = [s.rejects_file for s in report.sheets]
+    assert len(set(files)) == 3 and all(len(os.path.basename(f).encode("utf-8")) < 200 for f in files)
+
+
+def test_rejects_beyond_excels_row_limit_continue_on_further_sheets(tmp_path, monkeypatch):
+    monkeypatch.setattr(xlsx, "EXCEL_MAX_ROWS", 4)  # header + 3 rows a sheet
+    out = tmp_path / "r.xlsx"
+    xlsx.write_rows_workbook(out, [("明细", ["身份证号", "拒收原因"], ([f"x{i}", "=1+1"] for i in range(7)))])
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["明细", "明细（续1）", "明细（续2）"]
+    assert [len(list(ws.iter_rows(values_only=True))) for ws in book] == [4, 4, 2]
+    assert book["明细"]["B2"].value == "=1+1" and book["明细"]["B2"].data_type == "s"
+
+
+def test_a_locked_database_fails_each_file_with_a_summary(tmp_path):
+    db = tmp_path / "a.db"
+    first = deaths(tmp_path / "a.csv", [(IDS[0], "2026-11-01")])
+    second = deaths(tmp_path / "b.csv", [(IDS[1], "2026-11-01")])
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(first), "--db", str(db)]).exit_code == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another officer's import holds the write lock
+    try:
+        done = subprocess.run([sys.executable, "-m", "relief_cli", "import", str(first), str(second), "--db", str(db)],
+                              capture_output=True, text=True, encoding="utf-8",
+                              env={**os.environ, "RELIEF_BUSY_TIMEOUT_MS": "300", "PYTHONIOENCODING": "utf-8",
+                                   "COLUMNS": "200"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert done.returncode == 1
+    assert "内部错误" not in done.stderr
+    assert "导入结果" in done.stdout and done.stdout.count("未导入：") == 2
+    assert done.stderr.count("数据库正被另一个 relief 进程写入") == 2
