@@ -118,7 +118,10 @@ def _tolerant_console() -> None:
 
 
 def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
+    """One line for the officer; names quoted from files show their control characters escaped."""
+    from .render import visible
+
+    print(visible(line), file=sys.stderr)
 
 
 def _quiet_closed_stdout() -> None:

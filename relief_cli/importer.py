@@ -300,7 +300,9 @@ class ParsePool:
         self.grace: int | None = None  # a file whose worker is gone: one more read before "crashed"
 
     def __enter__(self) -> ParsePool:
-        self.folder = Path(tempfile.mkdtemp(prefix="relief-import-"))  # 0700: spills hold personal data
+        remove_stale_spills()
+        # 0700: spills hold personal data. The pid in the name tells a later run whose folder it was.
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-"))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -393,6 +395,44 @@ class ParsePool:
         else:
             self.grace = None
         time.sleep(0.01)
+
+
+SPILL_PREFIX = "relief-import-"
+
+
+def remove_stale_spills() -> list[Path]:
+    """Spill folders left by imports that were killed (their process is gone) hold personal data in
+    the temp folder: each new import removes them. Returns what it removed."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*-*"):
+        pid = folder.name[len(SPILL_PREFIX):].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists, it is not ours
+        try:
+            code = ctypes.c_ulong()
+            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)  # POSIX: signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _size(path: Path) -> int:

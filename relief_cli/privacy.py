@@ -20,6 +20,8 @@ class OutputProblem(Exception):
 
 def check_output(path: Path, suffix: str = ".xlsx") -> None:
     """Refuse an export target before any work is done: wrong kind of name, or a folder."""
+    if path.is_symlink():
+        raise OutputProblem(f"{path} 是一个链接（快捷方式），relief 不向链接写入，请换一个文件名")
     if path.is_dir():
         raise OutputProblem(f"{path} 是一个文件夹，请写出文件名，例如 {path / ('导出' + suffix)}")
     if path.suffix.lower() != suffix:

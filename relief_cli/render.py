@@ -27,6 +27,16 @@ def _width() -> int | None:
 # Text is never re-wrapped: a long plain table (2,000 grid workers) stays aligned and prints 5x faster.
 out = Console(highlight=False, soft_wrap=True, width=_width())
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Characters a terminal would act on rather than show: C0/C1 controls (erase line, cursor up, …) and
+# the bidirectional overrides that can reorder a line. A cell from an export shows them escaped.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Text as it may go to a terminal: control characters shown as \\x1b, \\u202e, never acted on."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 # An ID (masked or not), a date, a number: a value that must never be broken over two lines.
 ATOMIC = re.compile(r"[0-9A-Za-z*.,:/%+\-]{1,24}")
 
@@ -56,7 +66,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), pad_edge=False,
               collapse_padding=True)
     right = justify_right or set()
-    texts = [["" if v is None else str(v) for v in r] for r in rows]
+    texts = [["" if v is None else visible(str(v)) for v in r] for r in rows]
     for j, c in enumerate(columns):
         values = [r[j] for r in texts if r[j]]
         atomic = c in whole or bool(values) and all(ATOMIC.fullmatch(line) for v in values for line in v.splitlines())
@@ -92,7 +102,7 @@ def _aligned(columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[s
     """The header and its rule, and a line per row, columns padded to their widest cell."""
     from rich.cells import cell_len
 
-    cells = [[("" if v is None else str(v)).replace("\n", " ") for v in r] for r in rows]
+    cells = [[visible(("" if v is None else str(v)).replace("\n", " ")) for v in r] for r in rows]
     widths = [max([cell_len(c)] + [cell_len(r[j]) for r in cells]) for j, c in enumerate(columns)]
 
     def line(values: Sequence[str]) -> str:
@@ -184,7 +194,7 @@ def record_list(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     body = [_clip(line, width) for line in head]
     for line, texts in zip(lines, details):
         body.append(_clip(line, width))
-        body.extend(_clip(f"    {t}", width) for text in texts for t in text.splitlines() if t)
+        body.extend(_clip(f"    {visible(t)}", width) for text in texts for t in text.splitlines() if t)
     return Text("\n".join(([title] if title else []) + body))
 
 
@@ -282,18 +292,18 @@ def write_report_xlsx(path: Any, report: Any) -> None:
 def checklist_tables(result: Any) -> list[Any]:
     out: list[Any] = []
     total = sum(len(g.households) for g in result.grids)
-    out.append(Text(f"{result.community} 三必访走访清单（截至 {result.as_of}，共 {total} 户）", style="bold"))
+    out.append(Text(visible(f"{result.community} 三必访走访清单（截至 {result.as_of}，共 {total} 户）"), style="bold"))
     for g in result.grids:
-        worker = f"网格员 {g.worker or '（未分派）'}" + (f"　电话 {g.worker_phone}" if g.worker_phone else "")
+        worker = visible(f"网格员 {g.worker or '（未分派）'}" + (f"　电话 {g.worker_phone}" if g.worker_phone else ""))
         rows = [[h.hukou_no, h.head_name, h.category, h.due_on, h.address] for h in g.households]
         details = [[f"【{r.kind}】{r.detail}" for r in h.reasons] for h in g.households]
         out.append(Text(""))
-        out.append(record_list(f"{g.grid}　{worker}　{len(g.households)} 户", ["户号", "户主", "类别", "走访期限", "住址"],
+        out.append(record_list(f"{visible(g.grid)}　{worker}　{len(g.households)} 户", ["户号", "户主", "类别", "走访期限", "住址"],
                                rows, details))
     out.append(Text(""))
     out.append("[bold]五问[/bold]")
     for i, q in enumerate(result.questions, start=1):
-        out.append(Text(f"  {i}. {q.title}：{q.prompt}"))
+        out.append(Text(visible(f"  {i}. {q.title}：{q.prompt}")))
     return out
 
 

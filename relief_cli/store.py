@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,6 +173,7 @@ class Store:
         self.config = config
         if str(path) != ":memory:":
             _create_private(self.path)
+            _tighten(self.path)
         try:
             self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -190,6 +191,8 @@ class Store:
         self._migrate()
         self._ensure_source_tables()
         self._ensure_yuan_views()
+        if str(path) != ":memory:":
+            _tighten(self.path)  # the -wal and -shm exist now
 
     def close(self) -> None:
         self.conn.close()
@@ -531,10 +534,38 @@ def _now() -> str:
 
 
 def _os_user() -> str:
+    """The operating-system account running relief, as the system knows it: not LOGNAME or USER,
+    which anyone can set to another name before running a command."""
+    if sys.platform == "win32":
+        try:
+            import ctypes
+
+            size = ctypes.c_ulong(257)
+            buffer = ctypes.create_unicode_buffer(size.value)
+            if ctypes.windll.advapi32.GetUserNameW(buffer, ctypes.byref(size)):
+                return buffer.value
+        except (OSError, AttributeError):
+            pass
+        return "未知用户"
     try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers, no USERNAME on a stripped Windows
-        return str(os.getuid()) if hasattr(os, "getuid") else "未知用户"
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):  # no passwd entry for the uid (some containers)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "未知用户"
+
+
+def _tighten(path: Path) -> None:
+    """A database made before (or by another tool) may be readable by others: owner-only now, with
+    its -wal and -shm. Windows has no such mode bits: there the folder's ACL decides (README)."""
+    if not hasattr(os, "fchmod"):
+        return
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.exists() and os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except OSError:  # not ours to change (another user's file): SQLite will say if it cannot be read
+            pass
 
 
 def _reason(e: Exception) -> str:

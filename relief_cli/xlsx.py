@@ -29,7 +29,9 @@ class SheetSpec:
 
 
 def sheet_title(name: str, taken: set[str]) -> str:
-    """Excel sheet names: at most 31 characters, no []:*?/\\, unique in the workbook."""
+    """Excel sheet names: at most 31 characters, no []:*?/\\ and no control characters (a name with
+    one makes a workbook Excel refuses to open), unique in the workbook."""
+    name = "".join(ch for ch in name if ch.isprintable())
     clean = "".join("_" if ch in INVALID_TITLE_CHARS else ch for ch in name).strip("'") or "Sheet"
     title = clean[:31]
     n = 2
