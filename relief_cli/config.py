@@ -127,6 +127,21 @@ class ChecklistSpec(Strict):
     questions: tuple[QuestionSpec, ...] = Field(min_length=1)
 
 
+class LimitsSpec(Strict):
+    """What one input file may cost at most; a file beyond a bound is refused with the reason,
+    before it costs hours or the machine's memory (hostile or broken exports exist)."""
+
+    sheets_per_workbook: int = Field(255, ge=1, le=100_000)
+    # Decompressed size of one part of an xlsx/ods and of all of them, counted while inflating:
+    # the sizes a zip declares can lie.
+    part_mb: int = Field(2048, ge=1)
+    total_mb: int = Field(8192, ge=1)
+    rows_per_sheet: int = Field(2_000_000, ge=1)
+    cells_per_row: int = Field(1000, ge=1, le=16_384)
+    seconds_per_file: int = Field(1800, ge=10)
+    rejected_rows_per_file: int = Field(200_000, ge=1)
+
+
 OUTCOMES = ("纳入救助", "转办", "不符合条件", "无法联系", "已在保无需处理")
 
 
@@ -139,6 +154,7 @@ class Settings(Strict):
     inactive_statuses: tuple[str, ...] = ()
     calendar: CalendarSpec = CalendarSpec()
     visit_working_days: int = Field(5, ge=1, le=60)
+    limits: LimitsSpec = LimitsSpec()
     checklist: ChecklistSpec
     outcomes: tuple[Literal["纳入救助", "转办", "不符合条件", "无法联系", "已在保无需处理"], ...] = OUTCOMES
     sources: dict[str, SourceSpec] = Field(min_length=1)

@@ -294,6 +294,9 @@ class ParsePool:
         self.workers = max(1, workers)
         self.parse = parse
         self.ctx = multiprocessing.get_context(START_METHOD)
+        self.seconds = config.settings.limits.seconds_per_file
+        self.started: dict[int, float] = {}
+        self.timed_out: set[int] = set()
         self.procs: dict[int, Any] = {}
         self.next = 0
         self.folder: Path | None = None
@@ -337,6 +340,7 @@ class ParsePool:
             )
             proc.start()
             self.procs[i] = proc
+            self.started[i] = time.monotonic()
             self.next += 1
 
     def __iter__(self) -> Iterator[tuple[Path, Iterator[Any]]]:
@@ -383,11 +387,20 @@ class ParsePool:
                 self._wait(i)
 
     def _wait(self, i: int) -> None:
-        """Nothing new from file i yet: keep the pool busy; a worker gone without a last frame crashed."""
+        """Nothing new from file i yet: keep the pool busy; a worker gone without a last frame crashed,
+        and one past its time (rules.yaml limits.seconds_per_file) is stopped."""
         proc = self.procs.get(i)
         alive = proc is not None and proc.is_alive()
+        if alive and time.monotonic() - self.started[i] > self.seconds:
+            proc.kill()
+            proc.join()
+            self.timed_out.add(i)
+            alive = False
         self._tick()
         if not alive:
+            if i in self.timed_out:
+                raise FileProblem(f"读取超过 {self.seconds} 秒仍未完成（rules.yaml 的 limits.seconds_per_file），"
+                                  f"已停止，该文件未导入")
             # One more look: it may have written its last frame just before exiting.
             if self.grace == i:
                 raise FileProblem(CRASHED)
@@ -490,6 +503,11 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
                                       ((r.row, _cells_json(r.cells), r.reason) for r in (*message.rejects, *message.notes)))
                 result.rejected += len(message.rejects)
                 result.blanked += len(message.notes)
+                refused = sum(r.rejected for r in results.values())
+                if refused > store.config.settings.limits.rejected_rows_per_file:
+                    raise FileProblem(f"拒收的行超过 {store.config.settings.limits.rejected_rows_per_file:,} 行"
+                                      f"（rules.yaml 的 limits.rejected_rows_per_file），整份文件多半有问题（如表头错位、"
+                                      f"大量重复行），该文件未导入")
                 if progress:
                     progress(path.name, result.sheet, message.seen)
             elif isinstance(message, SheetEnd):

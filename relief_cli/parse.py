@@ -501,9 +501,9 @@ class SheetParser:
         self.filled_index = [position[f] for f in spec.filled_when if f in position]
         self.key_label = "+".join(spec.key)
 
-    def parse(self, rows: Iterator[list[Any]]) -> Iterator[Rows]:
+    def parse(self, rows: Iterator[list[Any]], max_rows: int | None = None) -> Iterator[Rows]:
         """Chunks of staged rows and rejects; each chunk carries the count of data rows so far."""
-        for batch, numbers in data_batches(rows, self.header):
+        for batch, numbers in data_batches(rows, self.header, max_rows):
             yield self.chunk(batch, numbers)
 
     def chunk(self, batch: list[list[Any]], numbers: list[int]) -> Rows:
@@ -591,10 +591,15 @@ class SheetParser:
         return "；".join(problems)
 
 
-def data_batches(rows: Iterator[list[Any]], header: Header) -> Iterator[tuple[list[list[Any]], list[int]]]:
-    """The rows below the header in chunks, with their Excel row numbers; empty rows left out."""
+def data_batches(rows: Iterator[list[Any]], header: Header, max_rows: int | None = None) -> Iterator[tuple[list[list[Any]], list[int]]]:
+    """The rows below the header in chunks, with their Excel row numbers; empty rows left out.
+    More than max_rows rows (empty ones included) is refused: a sheet claiming millions of
+    repeated rows costs without end."""
     first = header.row + 2  # Excel number of the first data row
+    last = None if max_rows is None else first + max_rows
     while batch := list(islice(rows, CHUNK_ROWS)):
+        if last is not None and first + len(batch) > last:
+            raise FileProblem(f"超过 {max_rows:,} 行（rules.yaml 的 limits.rows_per_sheet），该文件未导入")
         numbers = list(range(first, first + len(batch)))
         first += len(batch)
         # Runs of empty rows are common (and a stray far-away cell makes a million of them).
@@ -611,7 +616,8 @@ def parse_file(path: Path, config: Config, forced: str | None, raw: bool = False
     FileParse itself; SheetEnd.rows is then left for it to count.
     """
     state = FileParse(config)
-    for index, sheet in enumerate(open_file(path)):
+    limits = config.settings.limits
+    for index, sheet in enumerate(open_file(path, limits)):
         if sheet.hidden:
             yield SheetStart(index, sheet.name, None, "隐藏工作表，已跳过")
             continue
@@ -623,17 +629,23 @@ def parse_file(path: Path, config: Config, forced: str | None, raw: bool = False
             yield SheetStart(index, sheet.name, None, header)
             continue
         header = replace(header, first_col=sheet.first_col())
+        if header.width > limits.cells_per_row:
+            raise FileProblem(f"工作表「{sheet.name}」的表头有 {header.width} 列，超过上限 {limits.cells_per_row}"
+                              f"（rules.yaml 的 limits.cells_per_row），该文件未导入")
         yield SheetStart(index, sheet.name, header.source, None, header)
         rows = sheet.rows(start=header.row + 1, width=header.width)
         count = 0
-        if raw:
-            for batch, numbers in data_batches(rows, header):
-                yield RawRows(index, batch, numbers)
-        else:
-            parser = state.sheet(sheet.name, header)
-            for chunk in parser.parse(rows):
-                chunk.index = index
-                yield chunk
-            count = parser.count
+        try:
+            if raw:
+                for batch, numbers in data_batches(rows, header, limits.rows_per_sheet):
+                    yield RawRows(index, batch, numbers)
+            else:
+                parser = state.sheet(sheet.name, header)
+                for chunk in parser.parse(rows, limits.rows_per_sheet):
+                    chunk.index = index
+                    yield chunk
+                count = parser.count
+        except FileProblem as e:
+            raise FileProblem(e.reason if "工作表" in e.reason else f"工作表「{sheet.name}」{e.reason}") from None
         sheet.release()
         yield SheetEnd(index, count)

@@ -16,6 +16,7 @@ import csv
 import io
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from itertools import islice
@@ -39,11 +40,9 @@ TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
 FOLDER_SUFFIXES = SPREADSHEET_SUFFIXES | {".csv", ".tsv"}
 # Web systems save an HTML table, or tab-separated text, under an .xls name (Excel opens both).
 WEB_EXPORT_SUFFIXES = {".xls", ".et"}
-# Zip-bomb limits for xlsx/ods, checked from the archive directory before any XML is parsed.
-# A real 1,048,576-row sheet unpacks to about 0.5 GB at a ratio near 15; a bomb claims far
-# more, or packs far tighter. (The parse worker's memory cap is the second line.)
-MAX_MEMBER = 2 << 30
-MAX_UNCOMPRESSED = 8 << 30
+# Zip bombs: the sizes an archive declares are checked first, then what it really inflates to, against
+# rules.yaml limits. A real 1,048,576-row sheet unpacks to about 0.5 GB at a ratio near 15; a bomb
+# claims far more, packs far tighter, or lies. (The parse worker's memory cap is a further line.)
 MAX_RATIO = 100
 RATIO_MIN_SIZE = 8 << 20
 BIFF_DIMENSIONS = 0x0200
@@ -91,7 +90,11 @@ def column_letter(index: int) -> str:
     return out
 
 
-def open_file(path: Path) -> list[Sheet]:
+def open_file(path: Path, limits: Any = None) -> list[Sheet]:
+    """The file's sheets; limits (rules.yaml limits) bound what a workbook may unpack to."""
+    from .config import LimitsSpec
+
+    limits = limits or LimitsSpec()
     try:
         with path.open("rb") as f:
             head = f.read(8)
@@ -101,7 +104,7 @@ def open_file(path: Path) -> list[Sheet]:
         raise FileProblem("文件为空")
     suffix = path.suffix.lower()
     if head.startswith(ZIP_MAGIC):
-        names = _check_zip(path)
+        names = _check_zip(path, limits)
         if "xl/workbook.xml" in names:
             return _calamine(path, "xlsx", streamed=python_calamine_plus is not None)
         return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
@@ -122,7 +125,7 @@ def open_file(path: Path) -> list[Sheet]:
     raise FileProblem(f"不支持的文件类型 {suffix or '（无扩展名）'}，请使用 .xlsx、.xls 或 .csv")
 
 
-def _check_zip(path: Path) -> set[str]:
+def _check_zip(path: Path, limits: Any) -> set[str]:
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
@@ -131,13 +134,107 @@ def _check_zip(path: Path) -> set[str]:
         raise FileProblem("文件已损坏或不完整，无法作为 Excel 工作簿读取") from None
     if "[Content_Types].xml" not in names and "mimetype" not in names:
         raise FileProblem("文件缺少 [Content_Types].xml，不是有效的 Excel 工作簿")
+    part_limit, total_limit = limits.part_mb << 20, limits.total_mb << 20
+    # What the archive declares first (cheap), then what it really inflates to.
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos) or 1
-    if total > MAX_UNCOMPRESSED or any(i.file_size > MAX_MEMBER for i in infos):
-        raise FileProblem("工作簿解压后过大（单个部件超过 2 GB 或合计超过 8 GB），疑似压缩炸弹，已拒绝读取")
+    if total > total_limit or any(i.file_size > part_limit for i in infos):
+        raise FileProblem(_too_big(limits))
     if total > RATIO_MIN_SIZE and total / packed > MAX_RATIO:
         raise FileProblem(f"工作簿压缩比超过 {MAX_RATIO} 倍，疑似压缩炸弹，已拒绝读取")
+    sheets = _count_sheets(path, "xl/workbook.xml") if "xl/workbook.xml" in names else 0
+    if sheets > limits.sheets_per_workbook:
+        raise FileProblem(f"工作簿有 {sheets} 张工作表，超过上限 {limits.sheets_per_workbook}（rules.yaml 的 limits），已拒绝读取")
+    if "content.xml" in names and "mimetype" in names:
+        _check_ods(path, limits)
+    inflated = 0
+    with path.open("rb") as f:
+        for info in infos:
+            size = _inflated_size(f, info, min(part_limit, total_limit - inflated) + 1)
+            inflated += size
+            if size > part_limit or inflated > total_limit:
+                raise FileProblem(_too_big(limits))
     return names
+
+
+def _too_big(limits: Any) -> str:
+    return (f"工作簿解压后过大（单个部件超过 {limits.part_mb} MB 或合计超过 {limits.total_mb} MB），"
+            f"疑似压缩炸弹，已拒绝读取")
+
+
+def _inflated_size(f: Any, info: zipfile.ZipInfo, limit: int) -> int:
+    """How many bytes the part really inflates to (up to limit): the compressed data is fed to zlib
+    as a reader would, whatever sizes the headers declare."""
+    f.seek(info.header_offset)
+    local = f.read(30)
+    if len(local) < 30 or local[:4] != ZIP_MAGIC:
+        raise FileProblem("文件已损坏或不完整，无法作为 Excel 工作簿读取")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    f.seek(info.header_offset + 30 + name_len + extra_len)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.compress_size
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise FileProblem("工作簿使用了不支持的压缩方式，无法读取")
+    inflate = zlib.decompressobj(-15)
+    remaining, size = info.compress_size, 0
+    while remaining > 0 and size < limit:
+        chunk = f.read(min(1 << 20, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+        try:
+            data = inflate.decompress(chunk, 1 << 24)
+            size += len(data)
+            while inflate.unconsumed_tail and size < limit:
+                data = inflate.decompress(inflate.unconsumed_tail, 1 << 24)
+                size += len(data)
+        except zlib.error:
+            raise FileProblem("文件已损坏或不完整，无法作为 Excel 工作簿读取") from None
+    return size
+
+
+def _check_ods(path: Path, limits: Any) -> None:
+    """An ODS row or cell can say it repeats a million times; python-calamine would lay every copy
+    out in memory. Repeats of rows and cells that hold something are added up first."""
+    from defusedxml.ElementTree import iterparse
+
+    table = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+    text = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+    rows, sheets = 0, 0
+    try:
+        with zipfile.ZipFile(path) as z, z.open("content.xml") as f:
+            cells = 0
+            for event, element in iterparse(f, events=("start", "end")):
+                tag = element.tag
+                if event == "start":
+                    if tag == table + "table":
+                        sheets, rows = sheets + 1, 0
+                        if sheets > limits.sheets_per_workbook:
+                            raise FileProblem(f"工作簿的工作表超过上限 {limits.sheets_per_workbook}（rules.yaml 的 limits），已拒绝读取")
+                    elif tag == table + "table-row":
+                        cells = 0
+                    continue
+                if tag == table + "table-cell" and (element.text or len(element) or element.find(text + "p") is not None):
+                    cells += int(element.get(table + "number-columns-repeated", 1))
+                    if cells > limits.cells_per_row:
+                        raise FileProblem(f"某一行有 {cells:,} 个单元格，超过上限 {limits.cells_per_row}（rules.yaml 的 limits），已拒绝读取")
+                elif tag == table + "table-row":
+                    if cells:
+                        rows += int(element.get(table + "number-rows-repeated", 1))
+                        if rows > limits.rows_per_sheet:
+                            raise FileProblem(f"工作表超过 {limits.rows_per_sheet:,} 行（rules.yaml 的 limits），已拒绝读取")
+                    element.clear()
+    except FileProblem:
+        raise
+    except Exception:  # damaged XML, or defusedxml refusing entity tricks
+        raise FileProblem("文件已损坏或不完整，无法作为 ods 工作簿读取") from None
+
+
+def _count_sheets(path: Path, part: str) -> int:
+    """<sheet …/> entries of the workbook part (a few KB in real files; read up to 64 MB)."""
+    with zipfile.ZipFile(path) as z, z.open(part) as f:
+        data = f.read(64 << 20)
+    return data.count(b"<sheet ") + data.count(b"<x:sheet ")
 
 
 def _check_ole(path: Path) -> None:
