@@ -33,7 +33,7 @@ from typing import Any
 
 from .config import Config
 from .parse import REJECT_COLUMNS, FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
-from .privacy import private_open
+from .privacy import private_open, process_alive
 from .reader import FOLDER_SUFFIXES, FileProblem
 from .store import ShrinkRefused, Store, StoreError
 
@@ -419,33 +419,10 @@ def remove_stale_spills() -> list[Path]:
     removed = []
     for folder in Path(tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*-*"):
         pid = folder.name[len(SPILL_PREFIX):].split("-", 1)[0]
-        if folder.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+        if folder.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    if sys.platform == "win32":
-        import ctypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists, it is not ours
-        try:
-            code = ctypes.c_ulong()
-            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-            return code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)  # POSIX: signal 0 only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _size(path: Path) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -59,6 +60,30 @@ def private_open(path: Path, mode: str = "wb", encoding: str | None = None) -> I
     if hasattr(os, "fchmod"):
         os.fchmod(fd, 0o600)
     return os.fdopen(fd, mode, encoding=encoding, newline="" if "b" not in mode else None)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process exists (to tell files of a killed relief from those of a running one)."""
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists, it is not ours
+        try:
+            code = ctypes.c_ulong()
+            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)  # POSIX: signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def is_formula_like(value: Any) -> bool:

@@ -13,7 +13,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .privacy import private_open, write_problem
+from .privacy import private_open, process_alive, write_problem
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -78,6 +78,7 @@ def save_private(wb: Workbook, path: Path) -> None:
     """Written beside the target and renamed over it: a failure halfway (a full disk, a share gone,
     the target open in Excel) leaves an existing workbook as it was."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    _remove_stale_partials(path)
     try:
         with private_open(partial) as f:
             wb.save(f)
@@ -89,6 +90,18 @@ def save_private(wb: Workbook, path: Path) -> None:
             partial.unlink(missing_ok=True)
         except OSError:  # its folder could not be made in the first place
             pass
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Half-written workbooks (.name.pid.tmp) left in the folder by a relief killed while writing."""
+    try:
+        siblings = list(path.parent.glob(".*.tmp"))
+    except OSError:
+        return
+    for sibling in siblings:
+        pid = sibling.name[:-4].rsplit(".", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            sibling.unlink(missing_ok=True)
 
 
 def write_workbook(path: Path, sheets: Sequence[SheetSpec]) -> None:

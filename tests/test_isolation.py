@@ -109,3 +109,36 @@ def test_a_locked_database_fails_each_file_with_a_summary(tmp_path):
     assert "内部错误" not in done.stderr
     assert "导入结果" in done.stdout and done.stdout.count("未导入：") == 2
     assert done.stderr.count("数据库正被另一个 relief 进程写入") == 2
+
+
+def test_a_kill_while_the_rejects_workbook_is_written_loses_nothing(tmp_path):
+    """The rows are in the database by then; the workbook is written beside and renamed, so a kill
+    leaves no truncated workbook; the half-written copy goes at the next write, and relief rejects
+    writes the whole workbook again."""
+    data = deaths(tmp_path / "d.csv", [(f"1234{i}", "2026-11-01") for i in range(200)])
+    db = tmp_path / "r.db"
+    script = (
+        "import os\n"
+        "import openpyxl.cell\n"
+        "real, count = openpyxl.cell.WriteOnlyCell, [0]\n"
+        "def dying(*args, **kwargs):\n"
+        "    count[0] += 1\n"
+        "    if count[0] > 300:\n"
+        "        os._exit(9)  # killed halfway through the rejects workbook\n"
+        "    return real(*args, **kwargs)\n"
+        "openpyxl.cell.WriteOnlyCell = dying\n"
+        "from relief_cli.cli import app\n"
+        "app()\n")
+    done = subprocess.run([sys.executable, "-c", script, "import", str(data), "--db", str(db)], capture_output=True)
+    assert done.returncode == 9
+    rejects_dir = tmp_path / "r-rejects"
+    assert [p.name for p in rejects_dir.iterdir() if not p.name.startswith(".")] == []  # no truncated workbook
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (rejects_dir / f".d-拒收-1-20261129-000000.xlsx.{int(dead.stdout)}.tmp").write_bytes(b"PK half")  # as a kill leaves it
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM rejects").fetchone()[0] == 200
+    runner = CliRunner()
+    again = runner.invoke(app, ["rejects", "1", "--db", str(db)])
+    assert again.exit_code == 0, again.output
+    assert list(rejects_dir.glob(".*.tmp")) == []
+    book = [p for p in rejects_dir.iterdir()]
+    assert len(book) == 1 and len(list(openpyxl.load_workbook(book[0]).active.iter_rows())) == 201
