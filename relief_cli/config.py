@@ -134,8 +134,8 @@ class LimitsSpec(Strict):
     sheets_per_workbook: int = Field(255, ge=1, le=100_000)
     # Decompressed size of one part of an xlsx/ods and of all of them, counted while inflating:
     # the sizes a zip declares can lie.
-    part_mb: int = Field(2048, ge=1)
-    total_mb: int = Field(8192, ge=1)
+    part_mb: int = Field(1536, ge=1)  # a real 1M-row, 10-column sheet inflates to about 460 MB
+    total_mb: int = Field(6144, ge=1)
     rows_per_sheet: int = Field(2_000_000, ge=1)
     cells_per_row: int = Field(1000, ge=1, le=16_384)
     seconds_per_file: int = Field(1800, ge=10)

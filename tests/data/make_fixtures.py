@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import struct
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -103,6 +105,75 @@ def two_row_header() -> None:
     ws.append(["T001", ID_A, "2026-10-08", 10000, 7000, 3000, "市立医院"])
     ws.append(["T002", ID_B, "2026-10-09", 500, 400, 100, "社区卫生服务中心"])
     wb.save(HERE / "two_row_header.xlsx")
+
+
+# --- A small hostile corpus (built by the tests into a temporary folder; each is cheap to make) ---
+
+CONTENT_TYPES = ('<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                 '<Default Extension="xml" ContentType="application/xml"/></Types>')
+
+
+def many_sheets(path: Path, count: int = 100_000) -> Path:
+    """500 KB that declares 100,000 sheets."""
+    sheets = "".join(f'<sheet name="s{i}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i in range(count))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", CONTENT_TYPES)
+        z.writestr("xl/workbook.xml", f'<workbook xmlns:r="r"><sheets>{sheets}</sheets></workbook>')
+    return path
+
+
+def sheet_xml(rows: int) -> bytes:
+    row = "".join(f'<c r="{c}{{n}}" t="inlineStr"><is><t>{c}{c}{c}</t></is></c>' for c in "ABCDEFGH")
+    body = "".join(f'<row r="{n}">{row.format(n=n)}</row>' for n in range(1, rows + 1))
+    return f'<worksheet><sheetData>{body}</sheetData></worksheet>'.encode()
+
+
+def diluted_bomb(path: Path) -> Path:
+    """A ratio a real export can have, but far more XML than any limit allows."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", CONTENT_TYPES)
+        z.writestr("xl/workbook.xml", '<workbook xmlns:r="r"><sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/worksheets/sheet1.xml", sheet_xml(60_000))
+    return path
+
+
+def lying_bomb(path: Path) -> Path:
+    """A part that declares 1 KB and inflates to megabytes: the headers lie."""
+    diluted_bomb(path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = z.getinfo("xl/worksheets/sheet1.xml")
+    struct.pack_into("<I", data, info.header_offset + 22, 1024)  # local header: uncompressed size
+    central = data.rfind(b"PK\x01\x02", 0, len(data))
+    while central != -1:
+        name_len = struct.unpack_from("<H", data, central + 28)[0]
+        if data[central + 46:central + 46 + name_len] == b"xl/worksheets/sheet1.xml":
+            struct.pack_into("<I", data, central + 24, 1024)  # central directory: uncompressed size
+            break
+        central = data.rfind(b"PK\x01\x02", 0, central)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def repeated_ods(path: Path) -> Path:
+    """Under 1 KB: one row of 16,384 copies of a cell, repeated a million times."""
+    content = ('<?xml version="1.0"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
+               '<office:body><office:spreadsheet><table:table table:name="S">'
+               '<table:table-row table:number-rows-repeated="1048576"><table:table-cell table:number-columns-repeated="16384">'
+               '<text:p>x</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body>'
+               '</office:document-content>')
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
+        z.writestr("content.xml", content)
+    return path
+
+
+def duplicate_rows(path: Path, count: int) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        f.write("身份证号,死亡日期\n")
+        f.write(f"{ID_A},2026-11-01\n" * count)
+    return path
 
 
 if __name__ == "__main__":
