@@ -100,6 +100,13 @@ class SourceSpec(Strict):
         return tuple(dict.fromkeys((*(("id_no",) if "id_no" in self.fields else ()), *self.index)))
 
     @property
+    def soft(self) -> tuple[str, ...]:
+        """Fields that neither identify nor classify a row (not key, required, ID or category): an
+        unreadable cell there is left blank and the row kept, and a blank never erases a stored value."""
+        return tuple(n for n, f in self.fields.items()
+                     if n not in self.key and not f.required and f.type not in ("id", "category"))
+
+    @property
     def required(self) -> tuple[str, ...]:
         return tuple(n for n, f in self.fields.items() if f.required)
 

@@ -35,7 +35,7 @@ from .config import Config
 from .parse import REJECT_COLUMNS, FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
 from .privacy import private_open, process_alive
 from .reader import FOLDER_SUFFIXES, FileProblem
-from .store import ShrinkRefused, Store, StoreError
+from .store import ListOutOfOrder, ShrinkRefused, Store, StoreError
 
 Progress = Callable[[str, str, int], None]
 MAX_REJECT_CELLS = 16_384 - 3
@@ -439,7 +439,8 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
     A full list (rules.yaml full_list) also ends, as of `as_of`, the entries of its scope it no
     longer names, and reopens those it names again (see Store.close_listing)."""
     day = (as_of or dt.date.today()).isoformat()
-    listed: dict[str, int] = {}  # full-list source -> the first sheet that lists it
+    # full-list source -> (the first sheet that lists it, the last _id before, whether it only adds)
+    listed: dict[str, tuple[int, int, bool]] = {}
     digest = _sha256(path)
     results: dict[int, SheetResult] = {}
     headers: dict[int, Header] = {}
@@ -468,10 +469,11 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
                 if bulk[header.source]:
                     counts = store.append_rows(header.source, fields, records, len(message))
                 else:
+                    if store.config.sources[header.source].full_list is not None and header.source not in listed:
+                        listed[header.source] = (message.index, store.max_id(header.source), partial or header.from_rejects)
                     counts = store.merge_rows(header.source, fields, records, message.keys)
-                    if not partial and store.config.sources[header.source].full_list is not None:
-                        listed.setdefault(header.source, message.index)
-                        store.note_listed(header.source, message.keys)
+                    if header.source in listed:
+                        store.note_listed(header.source, message.keys, message.protected)
                 result.imported += counts.imported
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
@@ -495,10 +497,17 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
         for source, appended in bulk.items():
             if appended:
                 store.create_indexes(source)
-        for source, index in listed.items():  # a first load (appended) has nothing to end
+                if not partial and store.config.sources[source].full_list is not None:
+                    store.record_listing(source, day, import_id)
+        for source, (index, first_new, adds) in listed.items():  # a first load (appended) has nothing to end
             new_rows = sum(r.imported for i, r in results.items() if i in headers and headers[i].source == source)
             try:
-                results[index].ended, _ = store.close_listing(source, day, import_id, new_rows, allow_shrink)
+                results[index].ended, _ = store.close_listing(source, day, import_id, new_rows, allow_shrink,
+                                                              first_new, end=not adds)
+            except ListOutOfOrder as e:
+                label = store.config.sources[source].label
+                raise FileProblem(f"这份「{label}」整表的日期 {day} 早于已导入的整表（{e.latest}），按整表导入会把之后"
+                                  f"新增的人移出，该文件未导入；要补充较早的名单请加 --partial") from None
             except ShrinkRefused as e:
                 label = store.config.sources[source].label
                 raise FileProblem(

@@ -54,6 +54,7 @@ class Header:
     columns: dict[int, str]  # position in the row -> field
     titles: list[str]  # up to the last titled column: cells beyond it are not read
     first_col: int = 0  # 0-based column of the sheet's first cell (for column letters in reasons)
+    from_rejects: bool = False  # a corrected rejects workbook: it adds to a full list, it is not one
 
     @property
     def width(self) -> int:
@@ -89,6 +90,8 @@ class Rows:
     rejects: list[Reject] = field(default_factory=list)
     seen: int = 0  # data rows read so far in this sheet (kept and rejected)
     notes: list[Reject] = field(default_factory=list)  # rows kept with an unreadable cell left blank
+    # The readable first key field (the ID) of rejected rows: a full list does not end those people.
+    protected: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -141,10 +144,13 @@ def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None, f
         best = None
         for cells in layouts:
             titles = [normalize_header(c) for c in cells]
+            if REJECT_COLUMNS[0] in titles:  # a corrected rejects workbook: its own columns end the data
+                cells = cells[:titles.index(REJECT_COLUMNS[0])]
+                titles = titles[:len(cells)]
             if not any(titles):
                 continue
             for name, spec in candidates.items():
-                columns = _match_columns(titles, *maps[name])
+                columns = _match_columns(titles, *maps[name], spec)
                 missing = [f for f in spec.required if f not in columns.values()]
                 if not missing:
                     found = (len(set(columns.values())), len(set(columns.values())) / len(spec.fields), name, columns, cells)
@@ -171,10 +177,10 @@ def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None, f
             raise FileProblem(f"表头中{named}都是「{_field_label(spec, fname)}」（{spec.label}），无法确定用哪一列；"
                               f"请删除或改名其中一列后重新导入")
         titles = [normalize_header(c) for c in cells]
-        if REJECT_COLUMNS[0] in titles:
-            titles = titles[:titles.index(REJECT_COLUMNS[0])]
         width = max(j for j, title in enumerate(titles) if title) + 1
-        return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in cells[:width]])
+        from_rejects = REJECT_COLUMNS[0] in (normalize_header(c) for c in top[index])
+        return Header(row=index, source=name, columns=columns, titles=[str(c) if c is not None else "" for c in cells[:width]],
+                      from_rejects=from_rejects)
     best_partial = max(partial, key=lambda p: p[0], default=None)
     if forced:
         spec = config.sources[forced]
@@ -189,15 +195,23 @@ def find_header(rows: Iterator[list[Any]], config: Config, forced: str | None, f
     return "未识别出数据来源：表头与任何来源的列名都不匹配"
 
 
-def _match_columns(titles: list[str], exact: dict[str, str], loose: dict[str, str]) -> dict[int, str]:
+def _match_columns(titles: list[str], exact: dict[str, str], loose: dict[str, str], spec: SourceSpec) -> dict[int, str]:
     """Position -> field: a title matches an alias as written, else with its bracketed note removed
-    (个人自付(元), 结算日期（年月日）, 证件号码\n(身份证)). A field named by two columns keeps both
-    positions, so that find_header can refuse the sheet instead of guessing."""
-    columns: dict[int, str] = {}
+    (个人自付(元), 结算日期（年月日）, 证件号码\n(身份证)). A title as written beats a loose one (姓名 over
+    姓名（拼音）). Two equal matches of a key or required field are both kept, so that find_header refuses
+    the sheet instead of guessing; of any other field, neither is used."""
+    found: dict[str, list[tuple[int, int]]] = {}
     for j, title in enumerate(titles):
-        fname = exact.get(title) or loose.get(header_core(title))
-        if fname:
-            columns[j] = fname
+        if title in exact:
+            found.setdefault(exact[title], []).append((2, j))
+        elif header_core(title) in loose:
+            found.setdefault(loose[header_core(title)], []).append((1, j))
+    columns: dict[int, str] = {}
+    for fname, matches in found.items():
+        rank = max(r for r, _ in matches)
+        best = [j for r, j in matches if r == rank]
+        if len(best) == 1 or fname in spec.key or fname in spec.required:
+            columns.update((j, fname) for j in best)
     return columns
 
 
@@ -494,8 +508,7 @@ class SheetParser:
         self.id_columns = [position[f] for f in self.fields if spec.fields[f].type == "id" and f in position]
         # A cell that neither identifies nor classifies the row (an 认定日期 of 'abc') is left blank and
         # reported; the row is kept. Only faults in key, required, ID and category fields reject it.
-        self.soft = {i for i, f in enumerate(self.fields)
-                     if f not in spec.key and not spec.fields[f].required and spec.fields[f].type not in ("id", "category")}
+        self.soft = {i for i, f in enumerate(self.fields) if f in spec.soft}
         self.cut: dict[int, str] = {}  # ID columns Excel cut to 15 digits -> why every row is refused
         self.key_index = [self.fields.index(k) for k in spec.key]
         self.filled_index = [position[f] for f in spec.filled_when if f in position]
@@ -533,8 +546,10 @@ class SheetParser:
             rejects.append(Reject(name, numbers[i], list(row), self._reasons(row)))
         notes = [Reject(name, numbers[i], list(batch[i]), BLANKED + self._reasons(batch[i], soft=True))
                  for i in sorted(blanked - bad)]
+        first_key = values[self.key_index[0]]
+        protected = [first_key[r] for r in (i for i in sorted(bad)) if first_key[r] is not None]
         self.count += n - len(bad) + len(rejects)
-        chunk = Rows(0, values, self._keys(values), numbers, rejects, self.count, notes)
+        chunk = Rows(0, values, self._keys(values), numbers, rejects, self.count, notes, protected)
         keep = [True] * n
         for i in bad:
             keep[i] = False

@@ -130,6 +130,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rejects_import ON rejects (import_id, id);
     """,
+    # The dates of the full lists imported, so that an older list cannot end what a newer one holds.
+    """
+    CREATE TABLE listings (
+        source TEXT NOT NULL,
+        day TEXT NOT NULL,
+        import_id INTEGER NOT NULL REFERENCES imports (id)
+    );
+    CREATE INDEX listings_source ON listings (source, day);
+    """,
 )
 # Every source row: where it came from, and (for full lists) when it was on the list:
 # valid from _valid_from (NULL: since it was first seen) until _valid_to (NULL: still listed),
@@ -147,6 +156,14 @@ class MergeCounts:
     imported: int
     updated: int
     unchanged: int
+
+
+class ListOutOfOrder(Exception):
+    """A full list dated before one already imported (it would end what the newer list holds)."""
+
+    def __init__(self, latest: str):
+        super().__init__(latest)
+        self.latest = latest
 
 
 class ShrinkRefused(Exception):
@@ -357,8 +374,12 @@ class Store:
             f'SELECT count(*) FROM "{table}" WHERE _key IN (SELECT value FROM json_each(?))',
             (json.dumps(list(keys), ensure_ascii=False),),
         ).fetchone()[0]
-        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in _record_columns(fields) if c != "_key")
-        changed = " OR ".join(f'"{table}"."{f}" IS NOT excluded."{f}"' for f in fields)
+        # A blank soft field (unreadable, or just empty in this export) keeps what is stored.
+        soft = set(self.config.sources[source].soft)
+        sets = ", ".join(f'"{c}" = COALESCE(excluded."{c}", "{table}"."{c}")' if c in soft else f'"{c}" = excluded."{c}"'
+                         for c in _record_columns(fields) if c != "_key")
+        changed = " OR ".join(f'(excluded."{f}" IS NOT NULL AND "{table}"."{f}" IS NOT excluded."{f}")' if f in soft
+                              else f'"{table}"."{f}" IS NOT excluded."{f}"' for f in fields)
         before = self.conn.total_changes
         self.conn.executemany(f"{self._insert(source, fields)} ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}", records)
         written = self.conn.total_changes - before
@@ -420,35 +441,67 @@ class Store:
         return None if row is None else (row[0], row[1])
 
     # -- full lists -----------------------------------------------------------
-    def note_listed(self, source: str, keys: Sequence[str]) -> None:
-        """Remember, for this file's transaction, the entries a full list names."""
-        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}" (key TEXT PRIMARY KEY) WITHOUT ROWID')
+    def note_listed(self, source: str, keys: Sequence[str], protected: Sequence[str] = ()) -> None:
+        """Remember, for this file's transaction, the entries a full list names, and the first key
+        (the ID) of its rejected rows: a row the list holds but relief could not read ends nobody."""
+        self._listing_tables(source)
         self.conn.executemany(f'INSERT OR IGNORE INTO "{listed_table(source)}" VALUES (?)', zip(keys))
+        self.conn.executemany(f'INSERT OR IGNORE INTO "{listed_table(source)}_protected" VALUES (?)', zip(protected))
 
-    def close_listing(self, source: str, day: str, import_id: int, new_rows: int, allow_shrink: bool) -> tuple[int, int]:
+    def _listing_tables(self, source: str) -> None:
+        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}" (key TEXT PRIMARY KEY) WITHOUT ROWID')
+        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}_protected" '
+                          "(value TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def record_listing(self, source: str, day: str, import_id: int) -> None:
+        """A full list's date (close_listing records it; a first load, which ends nobody, too)."""
+        self.conn.execute("INSERT INTO listings VALUES (?, ?, ?)", (source, day, import_id))
+
+    def max_id(self, source: str) -> int:
+        return self.conn.execute(f'SELECT COALESCE(MAX(_id), 0) FROM "{source_table(source)}"').fetchone()[0]
+
+    def close_listing(self, source: str, day: str, import_id: int, new_rows: int, allow_shrink: bool,
+                      first_new_id: int | None = None, end: bool = True) -> tuple[int, int]:
         """A full list has been merged: end the valid entries of its scope that it does not name,
-        and reopen the ended ones it names again (their earlier span goes to list_spans).
+        reopen the ended ones it names again (their earlier span goes to list_spans), and date the
+        entries it adds (_id above first_new_id) from `day`.
 
-        Must run inside the file's transaction. Returns (ended, reopened); raises ShrinkRefused
-        when more than max_shrink of the entries listed before would end, unless allowed.
+        end=False (a supplement, a corrected rejects workbook) only reopens. Must run
+        inside the file's transaction. Returns (ended, reopened); raises ShrinkRefused when more
+        than max_shrink of the entries listed before would end, unless allowed, and ListOutOfOrder
+        for a list older than one already imported.
         """
         spec = self.config.sources[source].full_list
         assert spec is not None
         table = source_table(source)
-        self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}" (key TEXT PRIMARY KEY) WITHOUT ROWID')
+        self._listing_tables(source)
         listed = f'SELECT key FROM "{listed_table(source)}"'
         scope = "1"
         if spec.scope:
             cols = ", ".join(f't."{f}"' for f in spec.scope)
             inner = ", ".join(f'x."{f}"' for f in spec.scope)
             scope = f"({cols}) IN (SELECT {inner} FROM \"{table}\" x WHERE x._key IN ({listed}))"
-        params = {"source": source, "day": day, "import": import_id}
-        gone = f'FROM "{table}" t WHERE t._valid_to IS NULL AND {scope} AND t._key NOT IN ({listed})'
-        ended = self.conn.execute(f"SELECT count(*) {gone}", params).fetchone()[0]
-        valid = self.conn.execute(f'SELECT count(*) FROM "{table}" t WHERE t._valid_to IS NULL AND {scope}', params).fetchone()[0]
-        before = valid - new_rows
-        if ended and not allow_shrink and ended > spec.max_shrink * before:
-            raise ShrinkRefused(ended, before, spec.max_shrink)
+        params = {"source": source, "day": day, "import": import_id, "first_new": first_new_id}
+        first_key = self.config.sources[source].key[0]
+        protected = f'SELECT value FROM "{listed_table(source)}_protected"'
+        gone = (f'FROM "{table}" t WHERE t._valid_to IS NULL AND {scope} AND t._key NOT IN ({listed}) '
+                f'AND t."{first_key}" NOT IN ({protected})')
+        ended = 0
+        if end:
+            # (A list per district is dated per district: only a city-wide list is checked for order.)
+            latest = self.conn.execute("SELECT MAX(day) FROM listings WHERE source = ?", (source,)).fetchone()[0]
+            if not spec.scope and latest is not None and latest > day:
+                raise ListOutOfOrder(latest)
+            ended = self.conn.execute(f"SELECT count(*) {gone}", params).fetchone()[0]
+            valid = self.conn.execute(f'SELECT count(*) FROM "{table}" t WHERE t._valid_to IS NULL AND {scope}',
+                                      params).fetchone()[0]
+            before = valid - new_rows
+            if ended and not allow_shrink and ended > spec.max_shrink * before:
+                raise ShrinkRefused(ended, before, spec.max_shrink)
+            self.record_listing(source, day, import_id)
+        if end and first_new_id is not None:  # a supplement fills a gap: its entries are not dated
+            self.conn.execute(f'UPDATE "{table}" SET _valid_from = :day WHERE _id > :first_new AND _valid_from IS NULL',
+                              params)
         if ended:
             self.conn.execute(f'UPDATE "{table}" AS t SET _valid_to = :day, _ended_by = :import '
                               f"WHERE t._id IN (SELECT t._id {gone})", params)
@@ -461,6 +514,7 @@ class Store:
             self.conn.execute(f'UPDATE "{table}" AS t SET _valid_from = :day, _valid_to = NULL, _ended_by = NULL '
                               f"WHERE t._id IN (SELECT t._id {back})", params)
         self.conn.execute(f'DELETE FROM "{listed_table(source)}"')
+        self.conn.execute(f'DELETE FROM "{listed_table(source)}_protected"')
         return ended, reopened
 
     def valid_views(self, day: str) -> None:

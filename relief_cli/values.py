@@ -86,11 +86,16 @@ def normalize_header(raw: object) -> str:
 
 
 _BRACKETED = re.compile(r"\([^()]*\)")
+# A note that changes what the numbers mean (万元, 千元, 角, 分) is not dropped: such a column matches
+# no alias, rather than being read as 元.
+_SCALED = re.compile(r"万|千|百|角|分|‰|%")
 
 
 def header_core(title: str) -> str:
     """A normalised header without its bracketed notes: 个人自付(元) -> 个人自付 (kept whole when
-    nothing is left, as in a title that is all note)."""
+    nothing is left, as in a title that is all note, or when a note scales the numbers)."""
+    if any(_SCALED.search(note) for note in _BRACKETED.findall(title)):
+        return title
     core = _BRACKETED.sub("", title)
     return core or title
 

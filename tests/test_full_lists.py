@@ -127,8 +127,8 @@ def test_a_district_file_ends_only_its_own_district(tmp_path):
     with Store(tmp_path / "r.db", scoped_config()) as store:
         east = [("铜官区", f"东{n}社区", "第1网格") for n in range(6)]
         west = [("义安区", f"西{n}社区", "第1网格") for n in range(6)]
-        import_paths(store, [grid_file(tmp_path, "east.csv", east)])
-        import_paths(store, [grid_file(tmp_path, "west.csv", west)])
+        import_paths(store, [grid_file(tmp_path, "east.csv", east)], as_of=dt.date(2026, 9, 30))
+        import_paths(store, [grid_file(tmp_path, "west.csv", west)], as_of=dt.date(2026, 9, 30))
         newer = import_paths(store, [grid_file(tmp_path, "east2.csv", east[1:])], as_of=dt.date(2026, 10, 31))
         assert [s.ended for s in newer.sheets] == [1]
         store.valid_views("2026-11-01")
@@ -153,3 +153,41 @@ def test_the_import_summary_shows_who_left(tmp_path):
     allowed = runner.invoke(app, ["import", str(tmp_path / "m3.csv"), "--db", str(db), "--format", "json",
                                   "--as-of", "2026-10-31", "--allow-shrink"])
     assert allowed.exit_code == 0 and json.loads(allowed.stdout)[0]["ended"] == 3
+
+
+def test_a_rejected_row_does_not_take_its_person_off_the_list(store, tmp_path):
+    month(store, tmp_path, "m1.csv", PEOPLE, "2026-08-31")
+    path = roster_file(tmp_path, "m2.csv", PEOPLE)
+    path.write_text(path.read_text(encoding="utf-8").replace(f"{A},测试,城市低保", f"{A},测试,城市低保户X"), encoding="utf-8")
+    second = import_paths(store, [path], as_of=dt.date(2026, 9, 30))
+    assert [(s.rejected, s.ended) for s in second.sheets] == [(1, 0)]
+    assert A in valid(store, "2026-10-15")
+
+
+def test_a_corrected_rejects_workbook_or_a_supplement_only_adds(store, tmp_path):
+    month(store, tmp_path, "m1.csv", PEOPLE, "2026-08-31")
+    month(store, tmp_path, "m2.csv", PEOPLE[1:], "2026-09-30")
+    back = month(store, tmp_path, "extra.csv", [A], "2026-10-05", partial=True)
+    assert [(s.ended, s.unchanged) for s in back.sheets] == [(0, 1)]
+    assert A in valid(store, "2026-10-06") and valid(store, "2026-10-06") == set(PEOPLE)
+    rejects = tmp_path / "rejects.csv"  # what a corrected rejects workbook looks like: only a few rows
+    rejects.write_text(f"身份证号,姓名,救助类别,认定日期,拒收原因,原工作表,原行号\n{PEOPLE[1]},测试,城市低保,2024-01-01,,m2,3\n",
+                       encoding="utf-8")
+    fixed = import_paths(store, [rejects], as_of=dt.date(2026, 10, 6))
+    assert fixed.failures == [] and [s.ended for s in fixed.sheets] == [0]
+    assert valid(store, "2026-10-07") == set(PEOPLE)
+
+
+def test_an_older_list_cannot_end_what_a_newer_one_holds(store, tmp_path):
+    month(store, tmp_path, "m2.csv", PEOPLE, "2026-09-30")
+    older = month(store, tmp_path, "m1.csv", PEOPLE[:5], "2026-08-31")
+    assert older.sheets == [] and older.failures[0].reason.startswith(
+        "这份「救助对象名册」整表的日期 2026-08-31 早于已导入的整表（2026-09-30）")
+    assert valid(store, "2026-10-15") == set(PEOPLE)
+
+
+def test_people_added_by_a_later_list_are_not_on_earlier_dates(store, tmp_path):
+    month(store, tmp_path, "m1.csv", PEOPLE[:5], "2026-08-31")
+    month(store, tmp_path, "m2.csv", PEOPLE, "2026-09-30")
+    assert PEOPLE[5] not in valid(store, "2026-09-15") and PEOPLE[5] in valid(store, "2026-09-30")
+    assert PEOPLE[0] in valid(store, "2026-01-01")  # the first list's people: since before it

@@ -126,3 +126,34 @@ def test_numbers_that_only_look_like_dates_are_refused(store, tmp_path):
     assert [(s.imported, s.rejected) for s in report.sheets] == [(1, 1)]
     assert found == ["「死亡日期」列（B列）：数字不像日期：作为 Excel 日期序号，它不在 1950 年至明年之内（如 202603 应写成 2026-03 或 2026-03-01）"]
     assert store.conn.execute("SELECT id_no, death_date FROM src_deaths").fetchall() == [(ID[1], "2026-03-01")]
+
+
+def test_a_blank_or_unreadable_soft_cell_never_erases_a_stored_value(store, tmp_path):
+    first = write_csv(tmp_path / "r1.csv", [["身份证号", "救助类别", "认定日期"], [ID[0], "城市低保", "2024-01-01"]])
+    import_paths(store, [first], partial=True)
+    second = write_csv(tmp_path / "r2.csv", [["身份证号", "救助类别", "认定日期"], [ID[0], "城市低保", "2024-13-45"]])
+    report = import_paths(store, [second], partial=True)
+    assert [(s.updated, s.unchanged, s.blanked) for s in report.sheets] == [(0, 1, 1)]
+    assert store.conn.execute("SELECT since FROM src_assistance").fetchone() == ("2024-01-01",)
+
+
+def test_headers_whose_note_scales_the_numbers_are_not_read_as_yuan(store, tmp_path):
+    path = write_csv(tmp_path / "m.csv", [["结算单号", "身份证号", "结算日期", "个人自付", "医疗总费用（万元）"],
+                                          ["S1", ID[0], "2026-01-01", "5", "1.2"]])
+    report = import_paths(store, [path])
+    assert [(s.imported,) for s in report.sheets] == [(1,)]
+    assert store.conn.execute("SELECT oop, total_cost FROM src_medical").fetchone() == (500, None)
+
+
+def test_a_title_as_written_beats_a_loose_one_and_optional_doubles_are_left_out(store, tmp_path):
+    path = write_csv(tmp_path / "p.csv", [["公民身份号码", "姓名", "姓名（拼音）", "户号", "联系电话（手机）", "联系电话（固话）"],
+                                          [ID[0], "测试", "ceshi", "H1", "13800001111", "05621234567"]])
+    report = import_paths(store, [path], partial=True)
+    assert report.failures == [] and [s.imported for s in report.sheets] == [1]
+    assert store.conn.execute("SELECT name, phone FROM src_population").fetchone() == ("测试", None)
+
+
+def test_columns_after_the_rejects_reason_are_not_data(store, tmp_path):
+    path = write_csv(tmp_path / "d.csv", [["身份证号", "拒收原因", "死亡日期"], [ID[0], "x", "2026-11-01"]])
+    report = import_paths(store, [path])
+    assert report.failures == [] or "IndexError" not in report.failures[0].reason
