@@ -673,7 +673,7 @@ def rejects_cmd(
         if not count:
             raise DataProblem(f"导入 {number}（{found[0]}）没有拒收的行")
         target = xlsx or rejects_path(default_rejects_dir(store.path), Path(found[0]), number)
-        store.audit("rejects", {"import_id": number}, count, False, str(target))
+        store.audit("rejects", {"import_id": number}, count, True, str(target))  # the original cells, unmasked
         write_rejects(store, number, target)
         out.print(f"已写出导入 {number}（{found[0]}）的拒收明细 {count} 行：{target}")
 

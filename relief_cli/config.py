@@ -143,7 +143,7 @@ class LimitsSpec(Strict):
     # the sizes a zip declares can lie.
     part_mb: int = Field(1536, ge=1)  # a real 1M-row, 10-column sheet inflates to about 460 MB
     total_mb: int = Field(6144, ge=1)
-    rows_per_sheet: int = Field(2_000_000, ge=1)
+    rows_per_sheet: int = Field(10_000_000, ge=1)  # a CSV has no Excel row cap: a city's year of settlements
     cells_per_row: int = Field(1000, ge=1, le=16_384)
     seconds_per_file: int = Field(1800, ge=10)
     rejected_rows_per_file: int = Field(200_000, ge=1)

@@ -81,13 +81,15 @@ def outcome_conflict(store: Store, alert_ids: Sequence[int], o: Outcome, today: 
     return None
 
 
-def apply_outcome(store: Store, alert_ids: Sequence[int], o: Outcome, origin: str) -> int:
-    """record_outcome inside a transaction that the caller holds."""
+def apply_outcome(store: Store, alert_ids: Sequence[int], o: Outcome, origin: str,
+                  revisited: set[int] = frozenset()) -> int:
+    """record_outcome inside a transaction that the caller holds. revisited: alerts this same
+    returned sheet closed on an earlier row; a later visit there records its own result."""
     conn = store.conn
     missing = sorted(set(alert_ids) - _existing(store, alert_ids))
     if missing:
         raise OutcomeProblem(f"预警编号不存在：{'、'.join(map(str, missing))}")
-    conflict = outcome_conflict(store, alert_ids, o)
+    conflict = outcome_conflict(store, [a for a in alert_ids if a not in revisited], o)
     if conflict:
         raise OutcomeProblem(conflict)
     changed = 0
@@ -145,15 +147,17 @@ def apply_visit_rows(store: Store, import_id: int, file_name: str) -> int:
     """Visits that this import added or changed close their alerts (inside the import's transaction)."""
     rows = store.conn.execute(
         "SELECT alert_ids, visit_date, outcome, outcome_detail, handler, note, _sheet, _row "
-        "FROM src_visits WHERE _import = ? AND outcome IS NOT NULL ORDER BY _id",
+        "FROM src_visits WHERE _import = ? AND outcome IS NOT NULL ORDER BY visit_date, _id",
         (import_id,),
     ).fetchall()
     changed = 0
+    closed_here: set[int] = set()  # a household visited twice in one sheet: the later visit's result stands
     for alert_ids, visit_date, outcome, detail, handler, note, sheet, row in rows:
         ids = parse_alert_ids(alert_ids)
         if ids:
             o = Outcome(outcome, dt.date.fromisoformat(visit_date), handler or "", detail, note)
-            changed += apply_outcome(store, ids, o, f"走访表 {file_name}「{sheet}」第 {row} 行")
+            changed += apply_outcome(store, ids, o, f"走访表 {file_name}「{sheet}」第 {row} 行", closed_here)
+            closed_here.update(ids)
     return changed
 
 

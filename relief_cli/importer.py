@@ -39,6 +39,7 @@ from .store import ListOutOfOrder, ShrinkRefused, Store, StoreError
 
 Progress = Callable[[str, str, int], None]
 MAX_REJECT_CELLS = 16_384 - 3
+MAX_BLANKED_SHOWN = 1000  # rows kept with a blanked cell listed in the rejects workbook, per sheet
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 FRAME = struct.Struct("<Q")
 # A worker may use this much address space on top of what it inherits: a hostile file
@@ -151,7 +152,12 @@ def import_paths(
     gc.disable()  # see _parse_worker: the writer also handles millions of short-lived tuples
     try:
         with ParsePool(files, config, source, workers, parse) as pool:
+            locked: str | None = None
             for path, messages in pool:
+                if locked:  # one wait for the lock is enough; the other files fail at once, told why
+                    messages.close()
+                    report.failures.append(FileFailure(str(path), locked))
+                    continue
                 try:
                     sheets = write_file(store, path, messages, progress, as_of, allow_shrink, partial)
                 except FileProblem as e:
@@ -159,6 +165,7 @@ def import_paths(
                     continue
                 except StoreError as e:  # the database was locked by another import, for instance
                     report.failures.append(FileFailure(str(path), str(e)))
+                    locked = str(e) if "锁" in str(e) or "写入" in str(e) else None
                     continue
                 except Exception as e:  # one file's failure is that file's alone; the message may quote a cell
                     report.failures.append(FileFailure(str(path), f"导入时出现意外错误（{type(e).__name__}），该文件未导入"))
@@ -359,6 +366,10 @@ class ParsePool:
                 continue
             remaining.discard(i)
             yield self.files[i], self._messages(i)
+            proc = self.procs.pop(i, None)
+            if proc is not None and proc.is_alive():  # the writer gave up on this file: free the slot
+                proc.kill()
+                proc.join()
             try:
                 self._spill(i).unlink(missing_ok=True)
             except PermissionError:  # Windows: the worker may still hold it open; the folder goes at the end
@@ -477,11 +488,13 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
                 result.imported += counts.imported
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
-                if message.rejects or message.notes:
+                # Every refused row is kept; of the rows kept with a cell left blank, the first ones show the pattern.
+                notes = message.notes[:max(0, MAX_BLANKED_SHOWN - result.blanked)]
+                if message.rejects or notes:
                     store.add_rejects(import_id, result.sheet, header.titles[:MAX_REJECT_CELLS],
-                                      ((r.row, _cells_json(r.cells), r.reason) for r in (*message.rejects, *message.notes)))
+                                      ((r.row, _cells_json(r.cells), r.reason) for r in (*message.rejects, *notes)))
                 result.rejected += len(message.rejects)
-                result.blanked += len(message.notes)
+                result.blanked += message.blanked
                 refused = sum(r.rejected for r in results.values())
                 if refused > store.config.settings.limits.rejected_rows_per_file:
                     raise FileProblem(f"拒收的行超过 {store.config.settings.limits.rejected_rows_per_file:,} 行"
@@ -538,7 +551,7 @@ def write_rejects_for(store: Store, sheets: list[SheetResult], path: Path, rejec
         from .privacy import OutputProblem
 
         why = str(e) if isinstance(e, OutputProblem) else f"意外错误（{type(e).__name__}）"
-        return (f"数据已导入，但拒收明细没能写出：{why}；可用 relief rejects {import_id} --xlsx 文件名.xlsx 重新写出")
+        return f"拒收明细没能写出：{why}；可用 relief rejects {import_id} --xlsx 文件名.xlsx 重新写出"
     for r in with_rejects:
         r.rejects_file = str(out)
     return None

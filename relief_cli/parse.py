@@ -37,6 +37,7 @@ from .values import (
 HEADER_SEARCH_ROWS = 30
 CUT_MIN_IDS, CUT_SHARE = 5, 0.5  # see SheetParser._find_cut_ids
 BLANKED = "已导入，但以下内容无法识别、已留空："
+BLANKED_SHOWN = 1000  # per sheet; the count covers all
 # The columns a rejects workbook adds after the original ones; a corrected rejects workbook imported
 # again reads only the columns before them (and so never adds a second set).
 REJECT_COLUMNS = ("拒收原因", "原工作表", "原行号")
@@ -92,6 +93,7 @@ class Rows:
     notes: list[Reject] = field(default_factory=list)  # rows kept with an unreadable cell left blank
     # The readable first key field (the ID) of rejected rows: a full list does not end those people.
     protected: list[str] = field(default_factory=list)
+    blanked: int = 0  # rows kept with a cell left blank (notes holds the first of them)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -510,6 +512,7 @@ class SheetParser:
         # reported; the row is kept. Only faults in key, required, ID and category fields reject it.
         self.soft = {i for i, f in enumerate(self.fields) if f in spec.soft}
         self.cut: dict[int, str] = {}  # ID columns Excel cut to 15 digits -> why every row is refused
+        self.blanked = 0
         self.key_index = [self.fields.index(k) for k in spec.key]
         self.filled_index = [position[f] for f in spec.filled_when if f in position]
         self.key_label = "+".join(spec.key)
@@ -544,12 +547,15 @@ class SheetParser:
             if not any(not is_blank(c) for c in row) or is_total_or_footer(row):
                 continue
             rejects.append(Reject(name, numbers[i], list(row), self._reasons(row)))
-        notes = [Reject(name, numbers[i], list(batch[i]), BLANKED + self._reasons(batch[i], soft=True))
-                 for i in sorted(blanked - bad)]
+        kept = sorted(blanked - bad)
+        # Explaining a row costs a conversion per cell: only the first rows of a sheet-wide pattern are.
+        shown = kept[:max(0, BLANKED_SHOWN - self.blanked)]
+        self.blanked += len(kept)
+        notes = [Reject(name, numbers[i], list(batch[i]), BLANKED + self._reasons(batch[i], soft=True)) for i in shown]
         first_key = values[self.key_index[0]]
         protected = [first_key[r] for r in (i for i in sorted(bad)) if first_key[r] is not None]
         self.count += n - len(bad) + len(rejects)
-        chunk = Rows(0, values, self._keys(values), numbers, rejects, self.count, notes, protected)
+        chunk = Rows(0, values, self._keys(values), numbers, rejects, self.count, notes, protected, len(kept))
         keep = [True] * n
         for i in bad:
             keep[i] = False

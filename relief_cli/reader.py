@@ -106,11 +106,11 @@ def open_file(path: Path, limits: Any = None) -> list[Sheet]:
     if head.startswith(ZIP_MAGIC):
         names = _check_zip(path, limits)
         if "xl/workbook.xml" in names:
-            return _calamine(path, "xlsx", streamed=python_calamine_plus is not None)
-        return _calamine(path, "xlsx" if suffix != ".ods" else "ods")
+            return _calamine(path, "xlsx", streamed=python_calamine_plus is not None, limits=limits)
+        return _calamine(path, "xlsx" if suffix != ".ods" else "ods", limits=limits)
     if head.startswith(OLE_MAGIC):
         _check_ole(path)
-        return _calamine(path, "xls")
+        return _calamine(path, "xls", limits=limits)
     if suffix in WEB_EXPORT_SUFFIXES and _looks_like_text(path):
         text = decode_text(path.read_bytes())
         if _looks_like_html(text):
@@ -214,7 +214,8 @@ def _check_ods(path: Path, limits: Any) -> None:
                     elif tag == table + "table-row":
                         cells = 0
                     continue
-                if tag == table + "table-cell" and (element.text or len(element) or element.find(text + "p") is not None):
+                office = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+                if tag == table + "table-cell" and (element.text or len(element) or element.get(office + "value-type")):
                     cells += int(element.get(table + "number-columns-repeated", 1))
                     if cells > limits.cells_per_row:
                         raise FileProblem(f"某一行有 {cells:,} 个单元格，超过上限 {limits.cells_per_row}（rules.yaml 的 limits），已拒绝读取")
@@ -291,7 +292,7 @@ def _looks_like_text(path: Path) -> bool:
     return False
 
 
-def _calamine(path: Path, kind: str, streamed: bool = False) -> list[Sheet]:
+def _calamine(path: Path, kind: str, streamed: bool = False, limits: Any = None) -> list[Sheet]:
     """The workbook's worksheets: streamed (xlsx/xlsm) or loaded whole on first read."""
     lib = python_calamine_plus if streamed else python_calamine
     try:
@@ -300,8 +301,10 @@ def _calamine(path: Path, kind: str, streamed: bool = False) -> list[Sheet]:
     except BaseException as e:  # calamine raises several error types, and pyo3 panics are BaseException
         _reraise_interrupts(e)
         if streamed:  # the fork failed to open it: python-calamine may not
-            return _calamine(path, kind)
+            return _calamine(path, kind, limits=limits)
         raise FileProblem(f"文件已损坏或不完整，无法作为 {kind} 工作簿读取") from None
+    if limits is not None and len(metas) > limits.sheets_per_workbook:
+        raise FileProblem(f"工作簿有 {len(metas)} 张工作表，超过上限 {limits.sheets_per_workbook}（rules.yaml 的 limits），已拒绝读取")
     sheets: list[Sheet] = [
         _StreamedSheet(wb, meta.name, meta.visible != lib.SheetVisibleEnum.Visible, path) if streamed
         else _CalamineSheet(wb, meta.name, meta.visible != lib.SheetVisibleEnum.Visible)
@@ -433,12 +436,18 @@ def _html_sheets(name: str, text: str) -> list[Sheet]:
     try:
         parser.feed(text)
         parser.close()
+    except FileProblem:
+        raise
     except Exception:  # html.parser is lenient; anything it still raises means a damaged page
         raise FileProblem("HTML 表格格式错误，无法读取") from None
     tables = [t for t in parser.tables if any(any(c.strip() for c in row) for row in t)]
     if not tables:
         raise FileProblem("扩展名是 .xls，内容是网页，但其中没有表格")
     return [_ListSheet(name if i == 0 else f"{name}（表{i + 1}）", t) for i, t in enumerate(tables)]
+
+
+MAX_HTML_SPAN = 100
+MAX_HTML_CELLS = 20_000_000  # laid-out cells of all tables of one page
 
 
 class _TableParser(HTMLParser):
@@ -450,6 +459,7 @@ class _TableParser(HTMLParser):
         self._open: list[tuple[list[list[str]], dict[tuple[int, int], str]]] = []  # tables being read, innermost last
         self._cell: list[str] | None = None
         self._span = (1, 1)
+        self._cells = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "table":
@@ -484,6 +494,9 @@ class _TableParser(HTMLParser):
             for dr in range(1, rowspan):
                 for dc in range(colspan):
                     covered[(r + dr, len(row) - colspan + dc)] = ""
+            self._cells += rowspan * colspan
+            if self._cells > MAX_HTML_CELLS:
+                raise FileProblem("网页表格的单元格过多（合并单元格展开后超过 2000 万个），已拒绝读取")
             self._cell = None
         elif tag == "tr" and self._open:
             rows, covered = self._open[-1]
@@ -495,8 +508,10 @@ class _TableParser(HTMLParser):
 
 
 def _span(value: str | None) -> int:
+    """A merged cell of a web export spans a few rows or columns; more is capped (a hostile page
+    could ask for a million cells per tag)."""
     try:
-        return max(1, min(int(value or 1), 1000))
+        return max(1, min(int(value or 1), MAX_HTML_SPAN))
     except ValueError:
         return 1
 

@@ -77,7 +77,7 @@ def fill_sheet(ws: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], fi
 def save_private(wb: Workbook, path: Path) -> None:
     """Written beside the target and renamed over it: a failure halfway (a full disk, a share gone,
     the target open in Excel) leaves an existing workbook as it was."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial = path.with_name(f".{path.name}.relief-{os.getpid()}.tmp")
     _remove_stale_partials(path)
     try:
         with private_open(partial) as f:
@@ -93,13 +93,13 @@ def save_private(wb: Workbook, path: Path) -> None:
 
 
 def _remove_stale_partials(path: Path) -> None:
-    """Half-written workbooks (.name.pid.tmp) left in the folder by a relief killed while writing."""
+    """Half-written workbooks (.name.relief-PID.tmp) left in the folder by a relief killed while writing."""
     try:
-        siblings = list(path.parent.glob(".*.tmp"))
+        siblings = list(path.parent.glob(".*.relief-*.tmp"))
     except OSError:
         return
     for sibling in siblings:
-        pid = sibling.name[:-4].rsplit(".", 1)[-1]
+        pid = sibling.name[:-4].rsplit(".relief-", 1)[-1]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             sibling.unlink(missing_ok=True)
 
@@ -125,6 +125,22 @@ def write_rows_workbook(path: Path, sheets: Iterable[tuple[str, Sequence[str], I
     """A plain workbook streamed to disk (openpyxl write-only), for rows that may be millions: each
     sheet (title, header, rows) continues on further sheets past Excel's row limit. Text is always
     text, never a formula; characters XML cannot hold are dropped."""
+    import tempfile
+
+    # openpyxl keeps the rows of a write-only sheet in temporary files until it saves: put them in a
+    # folder named like the import spills, so that a killed run's copies are removed at the next import.
+    scratch = tempfile.mkdtemp(prefix=f"relief-import-{os.getpid()}-")
+    previous, tempfile.tempdir = tempfile.tempdir, scratch
+    try:
+        _write_rows(path, sheets)
+    finally:
+        tempfile.tempdir = previous
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_rows(path: Path, sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]) -> None:
     from openpyxl.cell import WriteOnlyCell
 
     wb = Workbook(write_only=True)

@@ -201,3 +201,24 @@ def test_returned_rows_that_make_no_sense_are_reported_not_stored(city, tmp_path
     })
     assert reasons == {"H1": f"「走访日期」列：预警 1 于 {raised} 推送，走访日期 2020-01-01 早于推送日期"}
     assert city.count("visits") == 0
+
+
+def test_a_household_visited_twice_in_one_sheet_keeps_the_later_result(city, tmp_path):
+    cl = build_checklist(city, "金口岭", dt.date(2026, 9, 29))
+    sheet = tmp_path / "清单.xlsx"
+    write_visit_workbook(sheet, cl, city.config.settings.outcomes)
+    wb = openpyxl.load_workbook(sheet)
+    ws = wb["第一网格"]
+    col = {c.value: i + 1 for i, c in enumerate(ws[3])}
+    first = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=col["户号"]).value == "H1")
+    again = ws.max_row + 1
+    for c in range(1, ws.max_column + 1):
+        ws.cell(row=again, column=c).value = ws.cell(row=first, column=c).value
+    for r, day, result in ((first, "2026-10-08", "无法联系"), (again, "2026-10-12", "不符合条件")):
+        ws.cell(row=r, column=col["走访日期"]).value = day
+        ws.cell(row=r, column=col["走访结果"]).value = result
+        ws.cell(row=r, column=col["走访人"]).value = "网格员甲"
+    wb.save(tmp_path / "回收.xlsx")
+    report = import_paths(city, [tmp_path / "回收.xlsx"])
+    assert report.failures == []
+    assert [h["outcome"] for h in history(city, 1)] == ["无法联系", "不符合条件"]

@@ -84,3 +84,31 @@ def test_the_whole_import_stays_small_on_hostile_files(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 1
     assert seconds < 60 and usage.ru_maxrss < 2 * 1024 * 1024  # KB
     assert [s["source"] for s in json.loads(out) if s["imported"]] == ["deaths"]
+
+
+def test_value_only_ods_cells_count_too(tmp_path):
+    content = ('<?xml version="1.0"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"><office:body><office:spreadsheet>'
+               '<table:table table:name="S"><table:table-row table:number-rows-repeated="3000">'
+               '<table:table-cell office:value-type="float" office:value="7" table:number-columns-repeated="3000"/>'
+               '</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>')
+    path = tmp_path / "v.ods"
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
+        z.writestr("content.xml", content)
+    with Store(tmp_path / "r.db", limited_config()) as store:
+        report = import_paths(store, [path])
+    assert "某一行有 3,000 个单元格，超过上限 1000" in report.failures[0].reason
+
+
+def test_html_spans_are_bounded(tmp_path):
+    page = ("<html><table>" + "".join('<tr><td rowspan="1000" colspan="1000">x</td></tr>' for _ in range(3))
+            + "<tr><td>身份证号</td><td>死亡日期</td></tr></table></html>")
+    path = tmp_path / "span.xls"
+    path.write_text(page, encoding="utf-8")
+    with Store(tmp_path / "r.db", limited_config()) as store:
+        started = time.monotonic()
+        import_paths(store, [path])
+        assert time.monotonic() - started < 10

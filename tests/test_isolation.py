@@ -55,7 +55,7 @@ def test_a_rejects_workbook_that_cannot_be_written_costs_only_the_workbook(store
     second = deaths(tmp_path / "b.csv", [(IDS[1], "2026-11-01")])
     report = import_paths(store, [first, second], rejects_dir=blocker / "rejects")
     assert [(f.file, f.imported) for f in report.failures] == [(str(first), True)]
-    assert "数据已导入，但拒收明细没能写出" in report.failures[0].reason
+    assert report.failures[0].reason.startswith("拒收明细没能写出")
     assert f"relief rejects {report.sheets[0].import_id} --xlsx" in report.failures[0].reason
     assert store.count("deaths") == 2  # both files' data
     runner = CliRunner()
@@ -134,7 +134,7 @@ def test_a_kill_while_the_rejects_workbook_is_written_loses_nothing(tmp_path):
     rejects_dir = tmp_path / "r-rejects"
     assert [p.name for p in rejects_dir.iterdir() if not p.name.startswith(".")] == []  # no truncated workbook
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (rejects_dir / f".d-拒收-1-20261129-000000.xlsx.{int(dead.stdout)}.tmp").write_bytes(b"PK half")  # as a kill leaves it
+    (rejects_dir / f".d-拒收-1-20261129-000000.xlsx.relief-{int(dead.stdout)}.tmp").write_bytes(b"PK half")  # as a kill leaves it
     assert sqlite3.connect(db).execute("SELECT count(*) FROM rejects").fetchone()[0] == 200
     runner = CliRunner()
     again = runner.invoke(app, ["rejects", "1", "--db", str(db)])

@@ -113,3 +113,10 @@ def test_spill_folders_of_dead_imports_are_removed(tmp_path):
         living.kill()
         living.wait()
         kept.rmdir()
+
+
+def test_other_programs_temporary_files_are_left_alone(sample_city, tmp_path):
+    theirs = tmp_path / ".草稿.12345678.tmp"  # looks like a pid, is not relief's
+    theirs.write_bytes(b"someone else's")
+    assert runner.invoke(app, ["alerts", "--db", str(sample_city), "--xlsx", str(tmp_path / "预警.xlsx")]).exit_code == 0
+    assert theirs.read_bytes() == b"someone else's"

@@ -1,8 +1,10 @@
 """The office IT staff's escape hatch: a read-only SELECT returning subject_key, period, evidence[, refs].
 
-The query sees the source tables (src_<source>), _person (id_no, category) and
-_household (hukou_no, category) for people and households that have an assistance
-category (everyone else is rules.yaml's default_category), with :as_of and :year bound.
+The query sees the source tables (src_<source>, every row ever imported), the views
+_valid_<source> of the full lists (population, roster, grids: only the entries on the list on
+the scan date; use these, or the query counts people who have left), _person (id_no,
+category) and _household (hukou_no, category) for people and households that have an
+assistance category (everyone else is rules.yaml's default_category), with :as_of and :year bound.
 """
 
 from __future__ import annotations
