@@ -363,7 +363,7 @@ class Column:
     None, or count as bad when the field is required.
     """
 
-    def __init__(self, convert: Callable[[Any], Any], ftype: str, required: bool, negative: bool = True):
+    def __init__(self, convert: Callable[[Any], Any], ftype: str, required: bool, negative: bool = False):
         self.convert = convert
         self.fast = FAST.get(ftype)
         self.whole = WHOLE.get(ftype)
