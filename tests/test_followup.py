@@ -90,14 +90,18 @@ def test_bad_outcomes_are_refused(city, outcome, detail, message):
         record_outcome(city, [99], Outcome("无法联系", dt.date(2026, 10, 8), "网格员甲"))
 
 
-def test_returned_visit_sheet_round_trip_and_idempotence(city, tmp_path):
+def open_visit_sheet(city, tmp_path):
+    """The 金口岭 visit workbook as written, opened for filling in: (sheet path, workbook, 第一网格, column by title)."""
     cl = build_checklist(city, "金口岭", dt.date(2026, 9, 29))
     sheet = tmp_path / "清单.xlsx"
     write_visit_workbook(sheet, cl, city.config.settings.outcomes)
     wb = openpyxl.load_workbook(sheet)
     ws = wb["第一网格"]
-    header = [c.value for c in ws[3]]
-    col = {title: i + 1 for i, title in enumerate(header)}
+    return sheet, wb, ws, {c.value: i + 1 for i, c in enumerate(ws[3])}
+
+
+def test_returned_visit_sheet_round_trip_and_idempotence(city, tmp_path):
+    _, wb, ws, col = open_visit_sheet(city, tmp_path)
     assert ws.cell(row=4, column=col["户号"]).value == "H1"
     ws.cell(row=4, column=col["走访日期"]).value = dt.datetime(2026, 10, 9)
     ws.cell(row=4, column=col["走访结果"]).value = "纳入救助"
@@ -204,12 +208,7 @@ def test_returned_rows_that_make_no_sense_are_reported_not_stored(city, tmp_path
 
 
 def test_a_household_visited_twice_in_one_sheet_keeps_the_later_result(city, tmp_path):
-    cl = build_checklist(city, "金口岭", dt.date(2026, 9, 29))
-    sheet = tmp_path / "清单.xlsx"
-    write_visit_workbook(sheet, cl, city.config.settings.outcomes)
-    wb = openpyxl.load_workbook(sheet)
-    ws = wb["第一网格"]
-    col = {c.value: i + 1 for i, c in enumerate(ws[3])}
+    _, wb, ws, col = open_visit_sheet(city, tmp_path)
     first = next(r for r in range(4, ws.max_row + 1) if ws.cell(row=r, column=col["户号"]).value == "H1")
     again = ws.max_row + 1
     for c in range(1, ws.max_column + 1):
