@@ -15,7 +15,11 @@ NEEDS_DETAIL = {"纳入救助": "救助类型（如 低保、特困、临时救�
 
 
 class OutcomeProblem(Exception):
-    """An outcome that cannot be recorded; Chinese message."""
+    """An outcome that cannot be recorded; Chinese message. column: the returned sheet's column it is about."""
+
+    def __init__(self, message: str, column: str = "走访结果"):
+        super().__init__(message)
+        self.column = column
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,13 @@ def record_outcome(store: Store, alert_ids: Sequence[int], o: Outcome, origin: s
         return apply_outcome(store, alert_ids, o, origin)
 
 
-def outcome_conflict(store: Store, alert_ids: Sequence[int], o: Outcome, today: dt.date | None = None) -> str | None:
+def outcome_conflict(store: Store, alert_ids: Sequence[int], o: Outcome,
+                     today: dt.date | None = None) -> OutcomeProblem | None:
     """Why this outcome cannot close these alerts: a visit before the alert was raised or after
     today, or an alert already closed with another outcome (reopen it first). None when it can."""
     today = today or dt.date.today()
     if o.visit_date > today:
-        return f"走访日期 {o.visit_date} 晚于今天（{today}）"
+        return OutcomeProblem(f"走访日期 {o.visit_date} 晚于今天（{today}）", "走访日期")
     payload = o.as_json()
     for alert_id in alert_ids:
         row = store.conn.execute("SELECT raised_on, status, outcome FROM alerts WHERE id = ?", (alert_id,)).fetchone()
@@ -74,10 +79,11 @@ def outcome_conflict(store: Store, alert_ids: Sequence[int], o: Outcome, today: 
             continue
         raised_on, status, outcome = row
         if o.visit_date.isoformat() < raised_on:
-            return f"预警 {alert_id} 于 {raised_on} 推送，走访日期 {o.visit_date} 早于推送日期"
+            return OutcomeProblem(f"预警 {alert_id} 于 {raised_on} 推送，走访日期 {o.visit_date} 早于推送日期", "走访日期")
         if status == "closed" and outcome != payload:
             done = json.loads(outcome)["outcome"] if outcome else "已办结"
-            return f"预警 {alert_id} 已办结（{done}），要更改结果请先用 relief reopen {alert_id} 重新打开"
+            return OutcomeProblem(f"预警 {alert_id} 已办结（{done}），要更改结果请先用 relief reopen {alert_id} 重新打开",
+                                  "预警编号")
     return None
 
 
@@ -91,7 +97,7 @@ def apply_outcome(store: Store, alert_ids: Sequence[int], o: Outcome, origin: st
         raise OutcomeProblem(f"预警编号不存在：{'、'.join(map(str, missing))}")
     conflict = outcome_conflict(store, [a for a in alert_ids if a not in revisited], o)
     if conflict:
-        raise OutcomeProblem(conflict)
+        raise conflict
     changed = 0
     payload = o.as_json()
     for alert_id in alert_ids:

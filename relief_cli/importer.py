@@ -33,13 +33,12 @@ from typing import Any
 
 from .config import Config
 from .parse import REJECT_COLUMNS, FileParse, Header, RawRows, Reject, Rows, SheetEnd, SheetParser, SheetStart, parse_file
-from .privacy import private_open, process_alive
+from .privacy import SPILL_PREFIX, private_open, process_alive
 from .reader import FOLDER_SUFFIXES, FileProblem
-from .store import ListOutOfOrder, ShrinkRefused, Store, StoreError
+from .store import ListOutOfOrder, ShrinkRefused, Store, StoreBusy, StoreError
 
 Progress = Callable[[str, str, int], None]
 MAX_REJECT_CELLS = 16_384 - 3
-MAX_BLANKED_SHOWN = 1000  # rows kept with a blanked cell listed in the rejects workbook, per sheet
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 FRAME = struct.Struct("<Q")
 # A worker may use this much address space on top of what it inherits: a hostile file
@@ -165,7 +164,7 @@ def import_paths(
                     continue
                 except StoreError as e:  # the database was locked by another import, for instance
                     report.failures.append(FileFailure(str(path), str(e)))
-                    locked = str(e) if "锁" in str(e) or "写入" in str(e) else None
+                    locked = str(e) if isinstance(e, StoreBusy) else None
                     continue
                 except Exception as e:  # one file's failure is that file's alone; the message may quote a cell
                     report.failures.append(FileFailure(str(path), f"导入时出现意外错误（{type(e).__name__}），该文件未导入"))
@@ -421,9 +420,6 @@ class ParsePool:
         time.sleep(0.01)
 
 
-SPILL_PREFIX = "relief-import-"
-
-
 def remove_stale_spills() -> list[Path]:
     """Spill folders left by imports that were killed (their process is gone) hold personal data in
     the temp folder: each new import removes them. Returns what it removed."""
@@ -488,11 +484,10 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
                 result.imported += counts.imported
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
-                # Every refused row is kept; of the rows kept with a cell left blank, the first ones show the pattern.
-                notes = message.notes[:max(0, MAX_BLANKED_SHOWN - result.blanked)]
-                if message.rejects or notes:
+                # Every refused row is kept; of the rows kept with a cell left blank, the parse sends the first.
+                if message.rejects or message.notes:
                     store.add_rejects(import_id, result.sheet, header.titles[:MAX_REJECT_CELLS],
-                                      ((r.row, _cells_json(r.cells), r.reason) for r in (*message.rejects, *notes)))
+                                      ((r.row, _cells_json(r.cells), r.reason) for r in (*message.rejects, *message.notes)))
                 result.rejected += len(message.rejects)
                 result.blanked += message.blanked
                 refused = sum(r.rejected for r in results.values())
@@ -613,7 +608,7 @@ def _check_visit(store: Store, row: dict[str, Any]) -> str | None:
     except OutcomeProblem as e:
         return f"「走访结果」列：{e}"
     conflict = outcome_conflict(store, ids, outcome)
-    return f"「走访日期」列：{conflict}" if conflict and "走访日期" in conflict else (f"「预警编号」列：{conflict}" if conflict else None)
+    return None if conflict is None else f"「{conflict.column}」列：{conflict}"
 
 
 def _apply_visits(store: Store, import_id: int, file_name: str) -> None:
@@ -633,12 +628,9 @@ def write_rejects(store: Store, import_id: int, out: Path) -> Path:
     1,048,575 rows continue on further sheets. Read from the database and streamed to disk."""
     from .xlsx import write_rows_workbook  # openpyxl: loaded only when a file has rejects
 
-    sheets = []
-    for name, titles in store.reject_sheets(import_id):
-        rows = store.rejects_of(import_id, name)
-        sheets.append((name, titles, rows))
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_rows_workbook(out, (_rejects_sheet(name, titles, rows) for name, titles, rows in sheets))
+    write_rows_workbook(out, (_rejects_sheet(name, titles, store.rejects_of(import_id, name))
+                              for name, titles in store.reject_sheets(import_id)))
     return out
 
 

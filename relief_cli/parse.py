@@ -519,7 +519,7 @@ class SheetParser:
 
     def parse(self, rows: Iterator[list[Any]], max_rows: int | None = None) -> Iterator[Rows]:
         """Chunks of staged rows and rejects; each chunk carries the count of data rows so far."""
-        for batch, numbers in data_batches(rows, self.header, max_rows):
+        for batch, numbers in data_batches(rows, self.header, max_rows, self.name):
             yield self.chunk(batch, numbers)
 
     def chunk(self, batch: list[list[Any]], numbers: list[int]) -> Rows:
@@ -553,7 +553,7 @@ class SheetParser:
         self.blanked += len(kept)
         notes = [Reject(name, numbers[i], list(batch[i]), BLANKED + self._reasons(batch[i], soft=True)) for i in shown]
         first_key = values[self.key_index[0]]
-        protected = [first_key[r] for r in (i for i in sorted(bad)) if first_key[r] is not None]
+        protected = [first_key[i] for i in sorted(bad) if first_key[i] is not None]
         self.count += n - len(bad) + len(rejects)
         chunk = Rows(0, values, self._keys(values), numbers, rejects, self.count, notes, protected, len(kept))
         keep = [True] * n
@@ -588,7 +588,8 @@ class SheetParser:
         end in 000, and 1 in 11 of them still passes the check digit as somebody else. Real IDs end
         in 000 about once in a thousand, so a column where half of them do is refused whole."""
         for j in self.id_columns:
-            ids = [c.strip() for c in columns[j] if isinstance(c, str) and len(c.strip()) == 18 and c.strip()[:17].isdigit()]
+            texts = (c.strip() for c in columns[j] if isinstance(c, str))
+            ids = [c for c in texts if len(c) == 18 and c[:17].isdigit()]
             zeros = sum(1 for c in ids if c.endswith("000"))
             if len(ids) >= CUT_MIN_IDS and zeros >= CUT_SHARE * len(ids):
                 self.cut[j] = (f"该列 {len(ids)} 个身份证号中有 {zeros} 个以 000 结尾：这是 Excel 把号码当数字保存后只留下"
@@ -612,7 +613,8 @@ class SheetParser:
         return "；".join(problems)
 
 
-def data_batches(rows: Iterator[list[Any]], header: Header, max_rows: int | None = None) -> Iterator[tuple[list[list[Any]], list[int]]]:
+def data_batches(rows: Iterator[list[Any]], header: Header, max_rows: int | None = None,
+                 sheet: str = "") -> Iterator[tuple[list[list[Any]], list[int]]]:
     """The rows below the header in chunks, with their Excel row numbers; empty rows left out.
     More than max_rows rows (empty ones included) is refused: a sheet claiming millions of
     repeated rows costs without end."""
@@ -620,7 +622,7 @@ def data_batches(rows: Iterator[list[Any]], header: Header, max_rows: int | None
     last = None if max_rows is None else first + max_rows
     while batch := list(islice(rows, CHUNK_ROWS)):
         if last is not None and first + len(batch) > last:
-            raise FileProblem(f"超过 {max_rows:,} 行（rules.yaml 的 limits.rows_per_sheet），该文件未导入")
+            raise FileProblem(f"工作表「{sheet}」超过 {max_rows:,} 行（rules.yaml 的 limits.rows_per_sheet），该文件未导入")
         numbers = list(range(first, first + len(batch)))
         first += len(batch)
         # Runs of empty rows are common (and a stray far-away cell makes a million of them).
@@ -656,17 +658,14 @@ def parse_file(path: Path, config: Config, forced: str | None, raw: bool = False
         yield SheetStart(index, sheet.name, header.source, None, header)
         rows = sheet.rows(start=header.row + 1, width=header.width)
         count = 0
-        try:
-            if raw:
-                for batch, numbers in data_batches(rows, header, limits.rows_per_sheet):
-                    yield RawRows(index, batch, numbers)
-            else:
-                parser = state.sheet(sheet.name, header)
-                for chunk in parser.parse(rows, limits.rows_per_sheet):
-                    chunk.index = index
-                    yield chunk
-                count = parser.count
-        except FileProblem as e:
-            raise FileProblem(e.reason if "工作表" in e.reason else f"工作表「{sheet.name}」{e.reason}") from None
+        if raw:
+            for batch, numbers in data_batches(rows, header, limits.rows_per_sheet, sheet.name):
+                yield RawRows(index, batch, numbers)
+        else:
+            parser = state.sheet(sheet.name, header)
+            for chunk in parser.parse(rows, limits.rows_per_sheet):
+                chunk.index = index
+                yield chunk
+            count = parser.count
         sheet.release()
         yield SheetEnd(index, count)

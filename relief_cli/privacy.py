@@ -62,6 +62,11 @@ def private_open(path: Path, mode: str = "wb", encoding: str | None = None) -> I
     return os.fdopen(fd, mode, encoding=encoding, newline="" if "b" not in mode else None)
 
 
+# Temporary folders of relief (import spills, openpyxl's scratch rows) carry the pid after this prefix,
+# so that a later run can remove those of a process that was killed (importer.remove_stale_spills).
+SPILL_PREFIX = "relief-import-"
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process exists (to tell files of a killed relief from those of a running one)."""
     if sys.platform == "win32":

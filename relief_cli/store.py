@@ -151,6 +151,10 @@ class StoreError(Exception):
     """A database problem the user can act on; message in Chinese."""
 
 
+class StoreBusy(StoreError):
+    """Another process held the write lock longer than the busy timeout."""
+
+
 @dataclass(frozen=True)
 class MergeCounts:
     imported: int
@@ -338,7 +342,7 @@ class Store:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
-            raise StoreError(_busy_message(self.path, e)) from None
+            raise _store_error(self.path, e) from None
         try:
             yield
         except BaseException:
@@ -348,7 +352,7 @@ class Store:
             self.conn.execute("COMMIT")
         except sqlite3.OperationalError as e:
             self.conn.execute("ROLLBACK")
-            raise StoreError(_busy_message(self.path, e)) from None
+            raise _store_error(self.path, e) from None
 
     # -- import hot path ----------------------------------------------------
     def append_rows(self, source: str, fields: Sequence[str], records: Iterable[tuple], count: int) -> MergeCounts:
@@ -570,8 +574,9 @@ def valid_table(source: str) -> str:
     return f"_valid_{source}"
 
 
-def read_table(config: Config, source: str) -> str:
-    """What a query as of a date reads: the valid entries of a full list, else the whole table."""
+def read_table(config: Any, source: str) -> str:
+    """What a query as of a date reads: the valid entries of a full list, else the whole table.
+    config: the Config, or its Settings (anything with .sources)."""
     return valid_table(source) if config.sources[source].full_list is not None else source_table(source)
 
 
@@ -631,7 +636,7 @@ def _reason(e: Exception) -> str:
     return "数据库错误"
 
 
-def _busy_message(path: Path, e: sqlite3.OperationalError) -> str:
+def _store_error(path: Path, e: sqlite3.OperationalError) -> StoreError:
     if "locked" in str(e) or "busy" in str(e):
-        return f"{path}: 数据库正被另一个 relief 进程写入，等待 {BUSY_TIMEOUT_MS // 1000} 秒后仍未释放，请稍后再试"
-    return f"{path}: {_reason(e)}"
+        return StoreBusy(f"{path}: 数据库正被另一个 relief 进程写入，等待 {BUSY_TIMEOUT_MS // 1000} 秒后仍未释放，请稍后再试")
+    return StoreError(f"{path}: {_reason(e)}")

@@ -13,7 +13,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .privacy import private_open, process_alive, write_problem
+from .privacy import SPILL_PREFIX, private_open, process_alive, write_problem
 
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -68,10 +68,15 @@ def fill_sheet(ws: Any, header: Sequence[str], rows: Iterable[Sequence[Any]], fi
         for j, value in enumerate(row, start=1):
             set_text(ws.cell(row=i, column=j), value)
         count += 1
-    for j, title in enumerate(header, start=1):
-        ws.column_dimensions[get_column_letter(j)].width = max(10, min(40, len(str(title)) * 2 + 2))
+    _widths_for(ws, header)
     ws.freeze_panes = ws.cell(row=first_row + 1, column=1)
     return count
+
+
+def _widths_for(ws: Any, header: Sequence[str]) -> None:
+    """Columns wide enough for their titles (CJK characters are two wide), within reason."""
+    for j, title in enumerate(header, start=1):
+        ws.column_dimensions[get_column_letter(j)].width = max(10, min(40, len(str(title)) * 2 + 2))
 
 
 def save_private(wb: Workbook, path: Path) -> None:
@@ -129,7 +134,7 @@ def write_rows_workbook(path: Path, sheets: Iterable[tuple[str, Sequence[str], I
 
     # openpyxl keeps the rows of a write-only sheet in temporary files until it saves: put them in a
     # folder named like the import spills, so that a killed run's copies are removed at the next import.
-    scratch = tempfile.mkdtemp(prefix=f"relief-import-{os.getpid()}-")
+    scratch = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
     previous, tempfile.tempdir = tempfile.tempdir, scratch
     try:
         _write_rows(path, sheets)
@@ -154,18 +159,24 @@ def _write_rows(path: Path, sheets: Iterable[tuple[str, Sequence[str], Iterable[
             c.font = HEADER_FONT
         return c
 
+    def start(title: str, header: Sequence[str]) -> Any:
+        """A new sheet with its header (bold, frozen, columns sized as in fill_sheet)."""
+        ws = wb.create_sheet(sheet_title(title, taken))
+        _widths_for(ws, header)
+        ws.freeze_panes = "A2"
+        ws.append([cell(ws, h, bold=True) for h in header])
+        return ws
+
     for title, header, rows in sheets:
         part, ws, count = 1, None, EXCEL_MAX_ROWS
         for row in rows:
             if count >= EXCEL_MAX_ROWS:
-                ws = wb.create_sheet(sheet_title(title if part == 1 else f"{title}（续{part - 1}）", taken))
-                ws.append([cell(ws, h, bold=True) for h in header])
+                ws = start(title if part == 1 else f"{title}（续{part - 1}）", header)
                 part, count = part + 1, 1
             ws.append([cell(ws, v) for v in row])
             count += 1
         if ws is None:
-            ws = wb.create_sheet(sheet_title(title, taken))
-            ws.append([cell(ws, h, bold=True) for h in header])
+            start(title, header)
     if not taken:
         wb.create_sheet("空")
     save_private(wb, path)

@@ -48,8 +48,9 @@ class ScanContext:
 
     def table(self, source: str) -> str:
         """The table a rule reads: for a full list, its entries valid on the scan date (Store.valid_views)."""
-        full = self.settings.sources[source].full_list is not None
-        return f'"_valid_{source}"' if full else f'"src_{source}"'
+        from ..store import read_table
+
+        return f'"{read_table(self.settings, source)}"'
 
 
 def check_source(settings: Any, source: str, fields: dict[str, str | None], allowed: dict[str, tuple[str, ...]] | None = None) -> list[str]:
