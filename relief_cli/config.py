@@ -19,6 +19,10 @@ from .values import header_core, normalize_header
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 FieldType = Literal["id", "name", "phone", "text", "date", "period", "amount", "grade", "category", "int"]
+# How often a department sends a source: relief status and scan say when its data is older than that.
+# none: no schedule (returned visit sheets come when they come).
+Cadence = Literal["monthly", "quarterly", "yearly", "none"]
+CADENCE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
 DEFAULT_RULES_NAME = "rules.yaml"
 
 
@@ -63,6 +67,10 @@ class SourceSpec(Strict):
     # Fields the rules and lists look rows up by (id_no is always indexed).
     index: tuple[str, ...] = ()
     full_list: FullListSpec | None = None
+    cadence: Cadence = "monthly"
+    # The field that dates a record, for freshness (default: the first date or period field;
+    # a full list is dated by the list's own date).
+    record_date: str | None = None
 
     @model_validator(mode="after")
     def _key_fields_exist(self) -> SourceSpec:
@@ -70,6 +78,10 @@ class SourceSpec(Strict):
         missing = [k for k in (*self.key, *self.filled_when, *self.index, *scope) if k not in self.fields]
         if missing:
             raise ValueError(f"key、filled_when、index 或 full_list.scope 中的字段未在 fields 中定义：{', '.join(missing)}")
+        if self.record_date and self.record_date not in self.fields:
+            raise ValueError(f"record_date 的字段 {self.record_date} 未在 fields 中定义")
+        if self.record_date and self.fields[self.record_date].type not in ("date", "period"):
+            raise ValueError(f"record_date 的字段 {self.record_date} 的类型应为 date 或 period")
         for name in self.fields:
             if not name.isidentifier() or name.startswith("_"):
                 raise ValueError(f"字段名 {name} 只能由英文字母、数字和下划线组成，且不能以下划线开头")
@@ -94,6 +106,16 @@ class SourceSpec(Strict):
                 clashes.add(core)
             out.setdefault(core, name)
         return {k: v for k, v in out.items() if k not in clashes}
+
+    @property
+    def date_field(self) -> str | None:
+        """The field whose latest value tells how recent a source's data is (None: a full list, dated
+        by its lists, or a source without dates)."""
+        if self.record_date:
+            return self.record_date
+        if self.full_list is not None:
+            return None
+        return next((n for n, f in self.fields.items() if f.type in ("date", "period")), None)
 
     @property
     def indexed(self) -> tuple[str, ...]:

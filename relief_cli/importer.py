@@ -454,6 +454,7 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
     parsers: dict[int, SheetParser] = {}  # sheets that arrive raw, normalised here
     state = FileParse(store.config)
     bulk: dict[str, bool] = {}
+    latest: dict[str, str | None] = {}  # per source, its latest record date in this file (relief status)
     with store.transaction():
         import_id = store.start_import(path.name, str(path), digest)
         for message in messages:
@@ -481,6 +482,7 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
                     counts = store.merge_rows(header.source, fields, records, message.keys)
                     if header.source in listed:
                         store.note_listed(header.source, message.keys, message.protected)
+                _note_latest(latest, store.config.sources[header.source], header.source, fields, message.columns)
                 result.imported += counts.imported
                 result.updated += counts.updated
                 result.unchanged += counts.unchanged
@@ -526,8 +528,18 @@ def write_file(store: Store, path: Path, messages: Iterator[Any], progress: Prog
         for r in ordered:
             r.import_id = import_id
         totals = {k: sum(getattr(r, k) for r in ordered) for k in ("rows", "imported", "updated", "unchanged", "rejected")}
-        store.finish_import(import_id, [r.as_dict() for r in ordered], totals)
+        store.finish_import(import_id, [r.as_dict() for r in ordered], totals, latest)
     return ordered
+
+
+def _note_latest(latest: dict[str, str | None], spec: Any, source: str, fields: list[str], columns: list[list[Any]]) -> None:
+    """Keep the latest value of the source's record date (ISO dates and YYYYMM periods sort as text)."""
+    field = spec.date_field
+    newest = max(filter(None, columns[fields.index(field)]), default=None) if field else None
+    if newest is None or (latest.get(source) or "") >= newest:
+        latest.setdefault(source, None)
+    else:
+        latest[source] = newest
 
 
 def write_rejects_for(store: Store, sheets: list[SheetResult], path: Path, rejects_dir: Path) -> str | None:

@@ -139,7 +139,40 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX listings_source ON listings (source, day);
     """,
+    # Import history and undo: who ran each import, the highest alert id when it began (alerts above
+    # it may come from its rows), whether its changes were recorded, and whether it was taken back.
+    # import_changes holds, per import, the rows it changed as they were before (before: JSON object of
+    # the row; NULL: a row it inserted into a table other than a source's, whose own rows carry _import)
+    # and the _import they had. import_dates: the latest record date of each source an import brought.
+    """
+    ALTER TABLE imports ADD COLUMN os_user TEXT;
+    ALTER TABLE imports ADD COLUMN last_alert INTEGER;
+    ALTER TABLE imports ADD COLUMN logged INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE imports ADD COLUMN undone_at TEXT;
+    ALTER TABLE imports ADD COLUMN undone_by TEXT;
+    CREATE TABLE import_changes (
+        import_id INTEGER NOT NULL REFERENCES imports (id),
+        tbl TEXT NOT NULL,
+        row_id INTEGER NOT NULL,
+        prev_import INTEGER,
+        before TEXT,
+        PRIMARY KEY (import_id, tbl, row_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX import_changes_row ON import_changes (tbl, row_id);
+    CREATE INDEX import_changes_prev ON import_changes (prev_import);
+    CREATE TABLE import_dates (
+        import_id INTEGER NOT NULL REFERENCES imports (id),
+        source TEXT NOT NULL,
+        latest TEXT,
+        PRIMARY KEY (import_id, source)
+    ) WITHOUT ROWID;
+    """,
 )
+# What an import may change besides its source tables: a returned visit sheet closes alerts
+# (table -> primary key; outcomes only gains rows).
+LOGGED_TABLES = {"alerts": "id"}
+# json_object takes at most 127 arguments in older SQLite builds: wider rows are built in steps.
+_JSON_PAIRS = 50
 # Every source row: where it came from, and (for full lists) when it was on the list:
 # valid from _valid_from (NULL: since it was first seen) until _valid_to (NULL: still listed),
 # ended by import _ended_by.
@@ -399,14 +432,66 @@ class Store:
         return f'INSERT INTO "{source_table(source)}" ({col_list}) VALUES ({marks})'
 
     def start_import(self, file: str, path: str, sha256: str) -> int:
+        """The import's row, and its change log switched on (see begin_change_log)."""
         cur = self.conn.execute(
-            "INSERT INTO imports (file, path, sha256, imported_at, sheets, rows, imported, updated, unchanged, rejected) "
-            "VALUES (?, ?, ?, ?, '[]', 0, 0, 0, 0, 0)",
-            (file, path, sha256, _now()),
+            "INSERT INTO imports (file, path, sha256, imported_at, sheets, rows, imported, updated, unchanged, rejected, "
+            "os_user, last_alert, logged) "
+            "VALUES (?, ?, ?, ?, '[]', 0, 0, 0, 0, 0, ?, (SELECT COALESCE(MAX(id), 0) FROM alerts), 1)",
+            (file, path, sha256, _now(), _os_user()),
         )
-        return int(cur.lastrowid)
+        import_id = int(cur.lastrowid)
+        self.begin_change_log(import_id)
+        return import_id
 
-    def finish_import(self, import_id: int, sheets: list[dict], totals: dict[str, int]) -> None:
+    # -- change log (for undo) ------------------------------------------------
+    def begin_change_log(self, import_id: int) -> None:
+        """Until end_change_log, every row of a source table or of alerts that this import changes is
+        kept in import_changes as it was before (the first time only), and every outcome it records is
+        noted. Temporary triggers, created inside the file's transaction (a rollback removes them): they
+        fire only on rows that really change, so a re-import of unchanged data writes nothing more, and a
+        first load (inserts only) none at all. Rows a source table gains carry _import and are not logged."""
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS _change_import (id INTEGER)")
+        conn.execute("DELETE FROM temp._change_import")
+        conn.execute("INSERT INTO temp._change_import VALUES (?)", (import_id,))
+        current = "(SELECT id FROM temp._change_import)"
+        for source in self.config.sources:
+            table = source_table(source)
+            conn.execute(
+                f'CREATE TEMP TRIGGER "_log_{table}" AFTER UPDATE ON main."{table}" WHEN OLD._import IS NOT {current} '
+                f"BEGIN INSERT OR IGNORE INTO import_changes (import_id, tbl, row_id, prev_import, before) "
+                f"VALUES ({current}, '{table}', OLD._id, OLD._import, {self._json_row(table)}); END")
+        for table, key in LOGGED_TABLES.items():
+            conn.execute(
+                f'CREATE TEMP TRIGGER "_log_{table}" AFTER UPDATE ON main."{table}" '
+                f"BEGIN INSERT OR IGNORE INTO import_changes (import_id, tbl, row_id, before) "
+                f"VALUES ({current}, '{table}', OLD.\"{key}\", {self._json_row(table)}); END")
+        conn.execute(
+            'CREATE TEMP TRIGGER "_log_outcomes" AFTER INSERT ON main.outcomes '
+            f"BEGIN INSERT OR IGNORE INTO import_changes (import_id, tbl, row_id) VALUES ({current}, 'outcomes', NEW.id); END")
+
+    def end_change_log(self) -> None:
+        for table in [*map(source_table, self.config.sources), *LOGGED_TABLES, "outcomes"]:
+            self.conn.execute(f'DROP TRIGGER IF EXISTS temp."_log_{table}"')
+        self.conn.execute("DELETE FROM temp._change_import")
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
+
+    def _json_row(self, table: str) -> str:
+        """SQL building the OLD row of `table` as a JSON object (json_insert keeps nulls; json_patch would drop them)."""
+        columns = self.columns(table)
+        expr = "json_object(" + ", ".join(f"'{c}', OLD.\"{c}\"" for c in columns[:_JSON_PAIRS]) + ")"
+        for i in range(_JSON_PAIRS, len(columns), _JSON_PAIRS):
+            expr = f"json_insert({expr}, " + ", ".join(f"'$.\"{c}\"', OLD.\"{c}\"" for c in columns[i:i + _JSON_PAIRS]) + ")"
+        return expr
+
+    def finish_import(self, import_id: int, sheets: list[dict], totals: dict[str, int],
+                      latest: dict[str, str | None] | None = None) -> None:
+        """latest: per source the import brought, its latest record date (see SourceSpec.date_field)."""
+        self.end_change_log()
+        self.conn.executemany("INSERT INTO import_dates VALUES (?, ?, ?)",
+                              [(import_id, source, day) for source, day in (latest or {}).items()])
         self.conn.execute(
             "UPDATE imports SET sheets = ?, rows = ?, imported = ?, updated = ?, unchanged = ?, rejected = ? WHERE id = ?",
             (
@@ -542,10 +627,14 @@ class Store:
     def audit(self, command: str, filters: dict, rows: int, show_pii: bool, target: str | None = None) -> None:
         """Every export and every --show-pii use leaves a line: who, when, what, how many."""
         with self.transaction():
-            self.conn.execute(
-                "INSERT INTO audit (at, os_user, command, filters, rows, show_pii, target) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (_now(), _os_user(), command, json.dumps(filters, ensure_ascii=False, default=str), rows, int(show_pii), target),
-            )
+            self.audit_in_transaction(command, filters, rows, show_pii, target)
+
+    def audit_in_transaction(self, command: str, filters: dict, rows: int, show_pii: bool, target: str | None = None) -> None:
+        """The audit line of a write, in the write's own transaction (undo)."""
+        self.conn.execute(
+            "INSERT INTO audit (at, os_user, command, filters, rows, show_pii, target) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (_now(), _os_user(), command, json.dumps(filters, ensure_ascii=False, default=str), rows, int(show_pii), target),
+        )
 
     def count(self, source: str) -> int:
         return self.conn.execute(f'SELECT count(*) FROM "{source_table(source)}"').fetchone()[0]
@@ -590,6 +679,10 @@ def _statements(script: str) -> list[str]:
 
 def _now() -> str:
     return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def os_user() -> str:
+    return _os_user()
 
 
 def _os_user() -> str:
