@@ -19,6 +19,7 @@ class AlertFilter:
     rule: str | None = None
     family: str | None = None
     status: str | None = None  # open | closed
+    household: str | None = None  # 户号: the household's alerts, and those of its members
 
     def as_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -60,6 +61,10 @@ def check_filter(store: Store, f: AlertFilter) -> None:
             names = sorted({r[0] for r in store.conn.execute(sql) if r[0]} | also)
             if not any(given in n for n in names):
                 raise NoMatch(_not_found(label, given, names))
+    if f.household is not None and not store.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM src_population WHERE hukou_no = :h) OR EXISTS (SELECT 1 FROM alerts WHERE hukou_no = :h)",
+            {"h": f.household}).fetchone()[0]:
+        raise NoMatch(f"找不到户号「{f.household}」（户籍人口和预警中都没有这个户号）")
     if f.rule is not None and not any(f.rule in (r.id, r.name) for r in rules):
         raise NoMatch(_not_found("规则", f.rule, [r.id for r in rules]))
 
@@ -91,6 +96,10 @@ def filter_sql(f: AlertFilter, params: dict[str, Any]) -> str:
     if f.status:
         params["status"] = f.status
         parts.append("a.status = :status")
+    if f.household:
+        params["household"] = f.household
+        parts.append("(a.hukou_no = :household OR (a.subject = 'person' AND a.subject_key IN "
+                     "(SELECT id_no FROM src_population WHERE hukou_no = :household)))")
     return " AND ".join(parts) or "1"
 
 

@@ -391,6 +391,17 @@ def scan_cmd(
         _warn_unknown_years(store, day, _horizon(day))
         result = scan_dry_run(store, day) if dry_run else scan(store, day)
         out.print(scan_summary(result))
+        _warn_sources(store, result.warnings)
+
+
+def _warn_sources(store: Any, warnings: Any) -> None:
+    """Per rule, the sources it reads that are missing or older than their cadence; then once what that means."""
+    from .status import consequences
+
+    for w in warnings:
+        _stderr(f"注意：{w.text}")
+    for line in consequences(warnings, store.config.settings):
+        _stderr(f"注意：{line}")
 
 
 STATUSES = {"open": "待走访", "closed": "已办结"}
@@ -405,6 +416,7 @@ def alerts_cmd(
     rule: Annotated[Optional[str], typer.Option("--rule", metavar="规则", help="规则编号或名称。")] = None,
     family: Annotated[Optional[str], typer.Option("--family", metavar="模型", help="模型：支出骤增 / 收入骤减 / 收入不稳定 / 类别升级。")] = None,
     status: Annotated[Optional[str], typer.Option("--status", metavar="状态", help="状态：待走访（open）或 已办结（closed）。")] = None,
+    household: Annotated[Optional[str], typer.Option("--household", metavar="户号", help="只列这一户（户本身和户内成员）的预警。")] = None,
     fmt: ListFmtOpt = "table",
     xlsx: XlsxOpt = None,
     with_refs: Annotated[bool, typer.Option("--with-refs", help="json 输出中附上每条预警的来源记录（文件、工作表、行号）。")] = False,
@@ -421,7 +433,8 @@ def alerts_cmd(
         status = _choice(status, "--status", STATUSES) if status is not None else None
         _output(xlsx)
         store = _open_store(db, rules, announce=True)
-        flt = AlertFilter(community=community, grid=grid, rule=rule, family=family, status=status)
+        flt = AlertFilter(community=community, grid=grid, rule=rule, family=family, status=status,
+                          household=household.strip() if household else None)
         check_filter(store, flt)
         rows = list_alerts(store, flt, Masker(show_pii), with_refs=with_refs and fmt == "json")
         if show_pii or xlsx is not None or fmt != "table":
@@ -678,6 +691,111 @@ def rejects_cmd(
         out.print(f"已写出导入 {number}（{found[0]}）的拒收明细 {count} 行：{target}")
 
 
+@command("household")
+def household_cmd(
+    key: Annotated[str, typer.Argument(metavar="户号或身份证号", help="户号，或户内任一成员的身份证号。", show_default=False)],
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    as_of: AsOfOpt = None,
+    allow_future: FutureOpt = False,
+    fmt: FmtOpt = "table",
+    show_pii: ShowPiiOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """一户一档：一户的成员、类别、各部门记录、预警及办理历史、走访，每条记录注明来源文件和行号。"""
+    from .household import HouseholdNotFound, find_household
+    from .privacy import Masker
+    from .render import household_view, out, print_json
+
+    with _errors(verbose):
+        fmt = _choice(fmt, "--format", FORMATS)
+        day = _as_of(as_of, allow_future=allow_future)
+        store = _open_store(db, rules)
+        try:
+            result = find_household(store, key, day, Masker(show_pii))
+        except HouseholdNotFound as e:
+            raise DataProblem(str(e)) from None
+        if show_pii or fmt == "json":
+            store.audit("household", {"hukou_no": result.hukou_no, "as_of": result.as_of, "format": fmt},
+                        len(result.members), show_pii)
+        if fmt == "json":
+            print_json(result.as_dict())
+        else:
+            for renderable in household_view(result, store.config.sources):
+                out.print(renderable)
+
+
+@command("status")
+def status_cmd(
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    as_of: AsOfOpt = None,
+    allow_future: FutureOpt = False,
+    fmt: FmtOpt = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """数据状态：每类数据最近一次导入、记录数、数据截至哪天，按报送周期是否过期。"""
+    from .render import out, print_json, status_table
+    from .status import data_status
+
+    with _errors(verbose):
+        fmt = _choice(fmt, "--format", FORMATS)
+        day = _as_of(as_of, allow_future=allow_future)
+        store = _open_store(db, rules)
+        report = data_status(store, day)
+        if fmt == "json":
+            print_json(report.as_dict())
+        else:
+            out.print(status_table(report))
+
+
+@command("imports")
+def imports_cmd(
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    fmt: FmtOpt = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """导入记录：每次导入的时间、文件、工作表、行数和操作人，以及是否已撤销。"""
+    from .history import list_imports
+    from .render import imports_table, out, print_json
+
+    with _errors(verbose):
+        fmt = _choice(fmt, "--format", FORMATS)
+        store = _open_store(db, rules)
+        records = list_imports(store)
+        if fmt == "json":
+            print_json([r.as_dict() for r in records])
+        else:
+            out.print(imports_table(records))
+
+
+@command("undo")
+def undo_cmd(
+    import_id: Annotated[str, typer.Argument(metavar="导入编号", help="要撤销的导入（编号见 relief imports）。", show_default=False)],
+    db: DbOpt = Path("relief.db"),
+    rules: RulesOpt = None,
+    fmt: FmtOpt = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """撤销一次导入：删除它新增的记录，把它更新和移出的记录恢复原样，撤回只依据它的待走访预警（记入审计表）。"""
+    from .history import UndoRefused, undo_import
+    from .render import out, print_json, undo_summary
+
+    with _errors(verbose):
+        fmt = _choice(fmt, "--format", FORMATS)
+        number = _number(import_id, "导入编号", minimum=1)
+        store = _open_store(db, rules, announce=True)
+        try:
+            result = undo_import(store, number)
+        except UndoRefused as e:
+            raise DataProblem(str(e)) from None
+        if fmt == "json":
+            print_json(result.as_dict())
+        else:
+            out.print(undo_summary(result))
+
+
 @rules_app.command("check", cls=ReliefCommand)
 def rules_check(rules: RulesOpt = None, verbose: VerboseOpt = False) -> None:
     """检查规则文件，一次列出全部问题。"""
@@ -745,18 +863,21 @@ def demo_cmd(
     data: Annotated[Optional[Path], typer.Option("--data", metavar="文件夹", help="样例数据文件夹（默认 ./sample_data，没有则现场生成）。")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """用内置样例数据演示完整流程：导入 → 预警 → 走访清单 → 登记结果 → 超期 → 成效。"""
+    """用内置样例数据演示完整流程：导入 → 预警 → 走访清单 → 登记结果 → 超期 → 成效 → 一户一档 → 数据状态。"""
     import tempfile
 
     from .alerts import list_alerts
     from .checklist import build_checklist
     from .followup import Outcome, record_outcome
+    from .household import find_household
     from .importer import import_paths
     from .overdue import overdue
-    from .render import alerts_table, checklist_tables, import_summary, out, overdue_table, report_table, scan_summary
+    from .render import (alerts_table, checklist_tables, household_view, import_summary, out, overdue_table, report_table,
+                         scan_summary, status_table)
     from .report import funnel
     from .sample import SAMPLE_AS_OF, STORIES, generate_city
     from .scan import scan
+    from .status import data_status
 
     with _errors(verbose):
         if db.resolve() == Path("relief.db").resolve():
@@ -803,4 +924,12 @@ def demo_cmd(
 
         out.print(f"\n[bold]第 7 步：预警成效（relief report --by rule --to {late_day}）[/bold]")
         out.print(report_table(funnel(store, dt.date(SAMPLE_AS_OF.year, 1, 1), late_day, "rule")))
+
+        out.print(f"\n[bold]第 8 步：医疗支出骤增家庭的一户一档（relief household {STORIES['medical_surge']} "
+                  f"--as-of {SAMPLE_AS_OF}）[/bold]")
+        for renderable in household_view(find_household(store, STORIES["medical_surge"], SAMPLE_AS_OF), store.config.sources):
+            out.print(renderable)
+
+        out.print(f"\n[bold]第 9 步：各部门数据是否齐全、是否过期（relief status --as-of {SAMPLE_AS_OF}）[/bold]")
+        out.print(status_table(data_status(store, SAMPLE_AS_OF)))
         out.print(f"\n演示完成。演示数据库：{db}；可继续试用，例如：relief alerts --db {db} --community 金口岭")

@@ -312,3 +312,117 @@ def _short(path: str) -> str:
     from pathlib import Path
 
     return Path(path).name
+
+
+# -- records: data freshness, import history, 一户一档 ------------------------------------------
+def status_table(report: Any) -> Text:
+    """A line per source (cadence, last import, rows, latest data, state); its file and any problem below."""
+    from .status import CADENCE_LABELS, STATE_LABELS
+
+    rows, details = [], []
+    for s in report.sources:
+        rows.append([s.label, s.department, CADENCE_LABELS[s.cadence], (s.last_import_at or "—").replace("T", " "),
+                     "—" if s.rows is None else f"{s.rows:,}", s.latest or "—", STATE_LABELS[s.state]])
+        lines = [f"导入 {s.last_import}：{s.last_file}"] if s.last_file else []
+        details.append([*lines, *([s.note] if s.note else [])])
+    stale = sum(s.state in ("stale", "missing") for s in report.sources if s.cadence != "none")
+    title = f"数据状态（截至 {report.as_of}）：{len(report.sources)} 类数据，{stale} 类缺失或过期"
+    return record_list(title, ["数据", "部门", "报送周期", "最近导入", "记录数", "数据截至", "状态"], rows, details,
+                       right={"记录数"})
+
+
+def imports_table(records: Sequence[Any]) -> Text:
+    """A line per import (time, who, counts, state); its file and its sheets below."""
+    rows, details = [], []
+    for r in records:
+        state = f"已撤销（{r.undone_at.replace('T', ' ')}）" if r.undone_at else ("可撤销" if r.undoable else "不可撤销")
+        rows.append([r.id, r.imported_at.replace("T", " "), r.user or "—", r.rows, r.imported, r.updated, r.unchanged,
+                     r.ended, r.rejected, state])
+        sheets = "；".join(f"「{s.sheet}」{s.label} {s.rows:,} 行" for s in r.sheets)
+        details.append([r.file + (f"：{sheets}" if sheets else "")])
+    counts = {"编号", "行数", "新增", "更新", "未变", "移出", "拒收"}
+    return record_list(f"导入记录 {len(records)} 次", ["编号", "导入时间", "操作人", "行数", "新增", "更新", "未变", "移出", "拒收", "状态"],
+                       rows, details, right=counts)
+
+
+def undo_summary(result: Any) -> Text:
+    lines = [f"已撤销导入 {result.import_id}（{result.file}）："]
+    for label, n in result.removed.items():
+        lines.append(f"  「{label}」删除这次新增的 {n:,} 条")
+    for label, n in result.restored.items():
+        lines.append(f"  「{label}」{n:,} 条恢复为导入前的内容")
+    if result.ended_reversed:
+        lines.append(f"  这次整表移出的 {result.ended_reversed:,} 条重新回到名单")
+    if result.alerts_restored or result.outcomes_removed:
+        lines.append(f"  这次走访表登记的 {result.outcomes_removed} 条结果已删除，{result.alerts_restored} 条预警恢复为导入前的状态")
+    if result.withdrawn:
+        lines.append(f"  撤回预警 {len(result.withdrawn)} 条（编号 {'、'.join(map(str, result.withdrawn))}，办理历史中记为“撤回”）")
+    if len(lines) == 1:
+        lines.append("  这次导入没有改动任何记录")
+    return Text(visible("\n".join(lines)))
+
+
+def household_view(h: Any, sources: dict[str, Any]) -> list[Any]:
+    """一户一档 for the console: the household, its members, then each source, the alerts and the visits.
+    sources: the configured sources (their labels, and their fields' first header name as column titles)."""
+    labels = {k: v.label for k, v in sources.items()}
+    out: list[Any] = []
+    place = " ".join(filter(None, [h.district, h.town, h.community, h.grid]))
+    worker = f"网格员 {h.worker}" + (f"（{h.worker_phone}）" if h.worker_phone else "") if h.worker else "网格员（未分派）"
+    out.append(Text(visible(f"一户一档：户号 {h.hukou_no}（截至 {h.as_of}）"), style="bold"))
+    out.append(Text(visible(f"{place or '（没有社区、网格）'}　{worker}\n住址 {h.address or '—'}　家庭类别 {h.category}")))
+    members = [[m.relation or "", m.name, m.id_no, m.sex, m.age,
+                m.category + ("（随户）" if m.category_from == "随户" else f"（{m.roster_status}）" if m.roster_status else ""),
+                "、".join(m.disability) or "—", m.died_on or "", "在册" if m.listed else "已移出"] for m in h.members]
+    out.append(table(f"家庭成员 {len(h.members)} 人", ["关系", "姓名", "身份证号", "性别", "年龄", "类别", "残疾", "死亡日期", "户籍"],
+                     members, justify_right={"年龄"}))
+    medical = h.sources.get("medical", [])
+    if medical:
+        rows = [[m["month"], m["name"], m["settlements"], _money(m["total_cost"]), _money(m["fund_paid"]), _money(m["oop"])]
+                for m in medical]
+        total = sum(m["oop"] or 0 for m in medical)
+        out.append(table(f"{labels.get('medical', 'medical')}：近 12 个月按月合计（个人自付共 {_money(total)} 元）",
+                         ["月份", "姓名", "结算笔数", "总费用（元）", "统筹支付（元）", "个人自付（元）"], rows,
+                         justify_right={"结算笔数", "总费用（元）", "统筹支付（元）", "个人自付（元）"}))
+    contributions = h.sources.get("social_insurance", [])
+    if contributions:
+        rows = [[c["name"], c["id_no"], f"{c['paid_months']} / 12", _money(list(c["months"].values())[-1]),
+                 "、".join(c["missing"]) or "—"] for c in contributions]
+        out.append(table(f"{labels.get('social_insurance', 'social_insurance')}：近 12 个整月", ["姓名", "身份证号", "缴费月数", "最近基数（元）", "未缴月份"],
+                         rows, justify_right={"最近基数（元）"}))
+    for source, records in h.sources.items():
+        if source in ("medical", "social_insurance") or not records:
+            continue
+        fields = sources[source].fields if source in sources else {}
+        keys = [k for k in records[0] if k not in ("id_no", "file", "sheet", "row")]
+        titles = ["在名单上" if k == "listed" else (fields[k].aliases[0] if k in fields and fields[k].aliases else k) for k in keys]
+        rows = [[*(("是" if r[k] else "否") if k == "listed" else r[k] for k in keys), f"{r['file']}「{r['sheet']}」第 {r['row']} 行"]
+                for r in records]
+        out.append(table(f"{labels.get(source, source)} {len(records)} 条", [*titles, "来源"], rows, whole={"来源"}))
+    if h.alerts:
+        cells, details = [], []
+        for a in h.alerts:
+            cells.append([a["id"], a["name"], a["raised_on"], a["due_on"], STATUS_LABELS.get(a["status"], a["status"])])
+            lines = [f"{a['rule_name']}（{a['severity']}）：{a['evidence']}"]
+            lines += [f"{x['recorded_at'].replace('T', ' ')} {'重新打开' if x['action'] == 'reopen' else x['outcome']}"
+                      f"{('（' + x['detail'] + '）') if x['detail'] else ''} {x['handler'] or ''} {x['origin']}" for x in a["history"]]
+            refs = a.get("refs") or []
+            if refs:
+                first = refs[0]
+                more = f" 等 {len(refs)} 条" if len(refs) > 1 else ""
+                lines.append(f"来源：{first['file']}「{first['sheet']}」第 {first['row']} 行{more}")
+            details.append(lines)
+        out.append(record_list(f"预警 {len(h.alerts)} 条", ["编号", "姓名", "推送日期", "走访期限", "状态"], cells, details, right={"编号"}))
+    else:
+        out.append(Text("预警：无"))
+    if h.visits:
+        rows = [[v.get("visit_date"), v.get("outcome"), v.get("outcome_detail"), v.get("handler"), v.get("alert_ids"), v.get("note")]
+                for v in h.visits]
+        out.append(table(f"走访 {len(h.visits)} 次", ["走访日期", "结果", "类型/部门", "走访人", "预警编号", "备注"], rows))
+    else:
+        out.append(Text("走访：无"))
+    return out
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"

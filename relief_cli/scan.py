@@ -15,6 +15,7 @@ from typing import Any
 
 from .kinds.base import RuleBase, ScanContext
 from .kinds.common import yuan
+from .status import rule_warnings
 from .store import Store, read_table
 from .workdays import WorkCalendar
 
@@ -37,6 +38,8 @@ class ScanResult:
     dry_run: bool
     rules: list[RuleCount]
     unassigned: int
+    # Per rule, the sources it reads that are missing or older than their cadence (status.RuleWarning).
+    warnings: tuple[Any, ...] = ()
 
     @property
     def new(self) -> int:
@@ -53,6 +56,7 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
     counts: list[RuleCount] = []
     with store.transaction():
         refresh_calendar(store, as_of)
+        warnings = tuple(rule_warnings(store, as_of, rules))
         store.valid_views(ctx.as_of)
         _build_people(store, ctx)
         conn.execute("DROP TABLE IF EXISTS temp._hits")
@@ -71,8 +75,8 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         route_unassigned(store)
         unassigned = conn.execute("SELECT count(*) FROM alerts WHERE status = 'open' AND worker IS NULL").fetchone()[0]
         if dry_run:
-            raise _RollBack(ScanResult(as_of, True, counts, unassigned))
-    return ScanResult(as_of, False, counts, unassigned)
+            raise _RollBack(ScanResult(as_of, True, counts, unassigned, warnings))
+    return ScanResult(as_of, False, counts, unassigned, warnings)
 
 
 class _RollBack(Exception):
