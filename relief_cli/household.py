@@ -191,6 +191,8 @@ def _record(store: Store, source: str, row: dict[str, Any], masker: Masker) -> d
             value = masker.phone(value)
         elif field.type == "amount":
             value = _yuan(value)
+        elif isinstance(value, str) and row.get("id_no") and row["id_no"] in value:
+            value = value.replace(row["id_no"], masker.id_no(row["id_no"]) or "")  # 残疾证号 is the ID and two digits
         out[name] = value
     if "listed" in row:
         out["listed"] = bool(row["listed"])
