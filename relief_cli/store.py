@@ -417,9 +417,9 @@ class Store:
                          for c in _record_columns(fields) if c != "_key")
         changed = " OR ".join(f'(excluded."{f}" IS NOT NULL AND "{table}"."{f}" IS NOT excluded."{f}")' if f in soft
                               else f'"{table}"."{f}" IS NOT excluded."{f}"' for f in fields)
-        before = self.conn.total_changes
-        self.conn.executemany(f"{self._insert(source, fields)} ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}", records)
-        written = self.conn.total_changes - before
+        # rowcount, not total_changes: the change log's triggers (begin_change_log) write rows of their own.
+        written = self.conn.executemany(f"{self._insert(source, fields)} ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}",
+                                        records).rowcount
         imported = len(keys) - existing
         updated = written - imported
         return MergeCounts(imported, updated, existing - updated)
