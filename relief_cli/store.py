@@ -173,6 +173,8 @@ MIGRATIONS: tuple[str, ...] = (
 LOGGED_TABLES = {"alerts": "id"}
 # json_object takes at most 127 arguments in older SQLite builds: wider rows are built in steps.
 _JSON_PAIRS = 50
+# The import whose changes the triggers of Store.log_changes keep (a trigger cannot take parameters).
+_CURRENT_IMPORT = "(SELECT id FROM temp._change_import)"
 # Every source row: where it came from, and (for full lists) when it was on the list:
 # valid from _valid_from (NULL: since it was first seen) until _valid_to (NULL: still listed),
 # ended by import _ended_by.
@@ -225,6 +227,7 @@ class Store:
     def __init__(self, path: Path | str, config: Config):
         self.path = Path(path)
         self.config = config
+        self._logged: set[str] | None = None  # sources whose changes the running import keeps (log_changes)
         if str(path) != ":memory:":
             _create_private(self.path)
             _tighten(self.path)
@@ -407,19 +410,34 @@ class Store:
         if not keys:
             return MergeCounts(0, 0, 0)
         table = source_table(source)
+        listed = json.dumps(list(keys), ensure_ascii=False)
         existing = self.conn.execute(
-            f'SELECT count(*) FROM "{table}" WHERE _key IN (SELECT value FROM json_each(?))',
-            (json.dumps(list(keys), ensure_ascii=False),),
-        ).fetchone()[0]
+            f'SELECT count(*) FROM "{table}" WHERE _key IN (SELECT value FROM json_each(?))', (listed,)).fetchone()[0]
         # A blank soft field (unreadable, or just empty in this export) keeps what is stored.
         soft = set(self.config.sources[source].soft)
         sets = ", ".join(f'"{c}" = COALESCE(excluded."{c}", "{table}"."{c}")' if c in soft else f'"{c}" = excluded."{c}"'
                          for c in _record_columns(fields) if c != "_key")
         changed = " OR ".join(f'(excluded."{f}" IS NOT NULL AND "{table}"."{f}" IS NOT excluded."{f}")' if f in soft
                               else f'"{table}"."{f}" IS NOT excluded."{f}"' for f in fields)
-        # rowcount, not total_changes: the change log's triggers (begin_change_log) write rows of their own.
-        written = self.conn.executemany(f"{self._insert(source, fields)} ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}",
-                                        records).rowcount
+        upsert = f"{self._insert(source, fields)} ON CONFLICT(_key) DO UPDATE SET {sets} WHERE {changed}"
+        # rowcount, not total_changes: the change log's trigger writes rows of its own. The rows already
+        # there go in with the trigger (see log_changes), new rows without it: a trigger on a table doubles
+        # the cost of inserting into it. A chunk of both kinds is split, new rows keeping their order.
+        if not existing or self._logged is None:
+            self.log_changes(source, on=False)
+            written = self.conn.executemany(upsert, records).rowcount
+        elif existing == len(keys):
+            self.log_changes(source)
+            written = self.conn.executemany(upsert, records).rowcount
+        else:
+            there = {r[0] for r in self.conn.execute(
+                f'SELECT _key FROM "{table}" WHERE _key IN (SELECT value FROM json_each(?))', (listed,))}
+            rows = list(records)
+            at = len(fields)  # the position of _key in a record
+            self.log_changes(source)
+            written = self.conn.executemany(upsert, (r for r in rows if r[at] in there)).rowcount
+            self.log_changes(source, on=False)
+            written += self.conn.executemany(upsert, (r for r in rows if r[at] not in there)).rowcount
         imported = len(keys) - existing
         updated = written - imported
         return MergeCounts(imported, updated, existing - updated)
@@ -444,35 +462,46 @@ class Store:
         return import_id
 
     # -- change log (for undo) ------------------------------------------------
+    # Temporary triggers, created inside the file's transaction (a rollback removes them), keep in
+    # import_changes every row that the import changes, as it was before (the first time only). They fire
+    # only on rows that really change: a re-import of unchanged data writes nothing more. The rows a
+    # source table gains carry _import and are not logged. A trigger on a table makes SQLite's inserts into
+    # it about twice as slow, so a source table has its trigger only while rows already there are merged
+    # (merge_rows) and while its full list ends or reopens entries (close_listing).
     def begin_change_log(self, import_id: int) -> None:
-        """Until end_change_log, every row of a source table or of alerts that this import changes is
-        kept in import_changes as it was before (the first time only), and every outcome it records is
-        noted. Temporary triggers, created inside the file's transaction (a rollback removes them): they
-        fire only on rows that really change, so a re-import of unchanged data writes nothing more, and a
-        first load (inserts only) none at all. Rows a source table gains carry _import and are not logged."""
         conn = self.conn
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS _change_import (id INTEGER)")
         conn.execute("DELETE FROM temp._change_import")
         conn.execute("INSERT INTO temp._change_import VALUES (?)", (import_id,))
-        current = "(SELECT id FROM temp._change_import)"
-        for source in self.config.sources:
-            table = source_table(source)
-            conn.execute(
-                f'CREATE TEMP TRIGGER "_log_{table}" AFTER UPDATE ON main."{table}" WHEN OLD._import IS NOT {current} '
-                f"BEGIN INSERT OR IGNORE INTO import_changes (import_id, tbl, row_id, prev_import, before) "
-                f"VALUES ({current}, '{table}', OLD._id, OLD._import, {self._json_row(table)}); END")
-        for table, key in LOGGED_TABLES.items():
+        self._logged = set()
+        for table, key in LOGGED_TABLES.items():  # a returned visit sheet closes alerts
             conn.execute(
                 f'CREATE TEMP TRIGGER "_log_{table}" AFTER UPDATE ON main."{table}" '
                 f"BEGIN INSERT OR IGNORE INTO import_changes (import_id, tbl, row_id, before) "
-                f"VALUES ({current}, '{table}', OLD.\"{key}\", {self._json_row(table)}); END")
+                f"VALUES ({_CURRENT_IMPORT}, '{table}', OLD.\"{key}\", {self._json_row(table)}); END")
         conn.execute(
             'CREATE TEMP TRIGGER "_log_outcomes" AFTER INSERT ON main.outcomes '
-            f"BEGIN INSERT OR IGNORE INTO import_changes (import_id, tbl, row_id) VALUES ({current}, 'outcomes', NEW.id); END")
+            f"BEGIN INSERT OR IGNORE INTO import_changes (import_id, tbl, row_id) VALUES ({_CURRENT_IMPORT}, 'outcomes', NEW.id); END")
+
+    def log_changes(self, source: str, on: bool = True) -> None:
+        """Switch the keeping of this source's changed rows on or off (only while an import runs)."""
+        if self._logged is None or (source in self._logged) == on:
+            return
+        table = source_table(source)
+        if not on:
+            self.conn.execute(f'DROP TRIGGER temp."_log_{table}"')
+            self._logged.discard(source)
+            return
+        self.conn.execute(
+            f'CREATE TEMP TRIGGER "_log_{table}" AFTER UPDATE ON main."{table}" WHEN OLD._import IS NOT {_CURRENT_IMPORT} '
+            f"BEGIN INSERT OR IGNORE INTO import_changes (import_id, tbl, row_id, prev_import, before) "
+            f"VALUES ({_CURRENT_IMPORT}, '{table}', OLD._id, OLD._import, {self._json_row(table)}); END")
+        self._logged.add(source)
 
     def end_change_log(self) -> None:
-        for table in [*map(source_table, self.config.sources), *LOGGED_TABLES, "outcomes"]:
-            self.conn.execute(f'DROP TRIGGER IF EXISTS temp."_log_{table}"')
+        for name in [*map(source_table, self._logged or ()), *LOGGED_TABLES, "outcomes"]:
+            self.conn.execute(f'DROP TRIGGER IF EXISTS temp."_log_{name}"')
+        self._logged = None
         self.conn.execute("DELETE FROM temp._change_import")
 
     def columns(self, table: str) -> list[str]:
@@ -563,6 +592,7 @@ class Store:
         spec = self.config.sources[source].full_list
         assert spec is not None
         table = source_table(source)
+        self.log_changes(source)
         self._listing_tables(source)
         listed = f'SELECT key FROM "{listed_table(source)}"'
         scope = "1"
