@@ -356,7 +356,8 @@ def undo_summary(result: Any) -> Text:
     if result.alerts_restored or result.outcomes_removed:
         lines.append(f"  这次走访表登记的 {result.outcomes_removed} 条结果已删除，{result.alerts_restored} 条预警恢复为导入前的状态")
     if result.withdrawn:
-        lines.append(f"  撤回预警 {len(result.withdrawn)} 条（编号 {'、'.join(map(str, result.withdrawn))}，办理历史中记为“撤回”）")
+        shown = "、".join(map(str, result.withdrawn[:20])) + ("等" if len(result.withdrawn) > 20 else "")
+        lines.append(f"  撤回预警 {len(result.withdrawn)} 条（编号 {shown}，办理历史中记为“撤回”）")
     if len(lines) == 1:
         lines.append("  这次导入没有改动任何记录")
     return Text(visible("\n".join(lines)))
