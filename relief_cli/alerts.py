@@ -8,6 +8,7 @@ from typing import Any
 
 from .privacy import Masker
 from .store import Store
+from .store_records import household_known
 
 UNASSIGNED = "（未分派）"
 
@@ -61,9 +62,7 @@ def check_filter(store: Store, f: AlertFilter) -> None:
             names = sorted({r[0] for r in store.conn.execute(sql) if r[0]} | also)
             if not any(given in n for n in names):
                 raise NoMatch(_not_found(label, given, names))
-    if f.household is not None and not store.conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM src_population WHERE hukou_no = :h) OR EXISTS (SELECT 1 FROM alerts WHERE hukou_no = :h)",
-            {"h": f.household}).fetchone()[0]:
+    if f.household is not None and not household_known(store, f.household):
         raise NoMatch(f"找不到户号「{f.household}」（户籍人口和预警中都没有这个户号）")
     if f.rule is not None and not any(f.rule in (r.id, r.name) for r in rules):
         raise NoMatch(_not_found("规则", f.rule, [r.id for r in rules]))

@@ -132,7 +132,7 @@ def test_household_cli_json_equals_the_service_masks_and_audits_pii(city):
     full = json.loads(run("household", SURGE, "--db", city, "--as-of", "2026-11-20", "--format", "json", "--show-pii").stdout)
     assert "*" not in full["members"][1]["id_no"] and "*" not in full["members"][1]["name"]
     with Store(city, load_config(ROOT / "rules.yaml")) as store:
-        audit = store.conn.execute("SELECT command, filters, rows, show_pii FROM audit").fetchall()
+        audit = store.conn.execute("SELECT command, filters, rows, show_pii FROM audit WHERE command = 'household'").fetchall()
     assert [(c, json.loads(f)["hukou_no"], n, p) for c, f, n, p in audit] == [
         ("household", SURGE, 3, 0), ("household", SURGE, 3, 1)]
     missing = run("household", "999", "--db", city)
