@@ -78,7 +78,7 @@ def test_tailored_prompts(city):
 
 def test_json_shape(city):
     data = build_checklist(city, "金口岭", AS_OF, grid="第二").as_dict()
-    assert set(data) == {"community", "as_of", "grids", "questions"}
+    assert set(data) == {"community", "district", "town", "as_of", "grids", "questions"}
     assert [g["grid"] for g in data["grids"]] == ["第二网格"]
     grid = data["grids"][0]
     assert set(grid) == {"grid", "worker", "worker_phone", "households"}
