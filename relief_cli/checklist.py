@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -273,8 +274,17 @@ def _add_members(store: Store, households: dict[str, Household], tables: dict[st
         hh = households[hukou]
         if hh.phone is None and phone:
             hh.phone = masker.phone(phone)
-        disability = "".join(x for x in (dis_type, grade) if x) or None
+        disability = "".join(filter(None, (dis_type, _grade(grade)))) or None
         hh.members.append(Member(name, relation, masker.id_no(id_no), category, _age(id_no, as_of), disability, died_on))
+
+
+def _grade(grade: Any) -> str | None:
+    """Disability grades are numbers 1–4 in the federation's exports: 二级, as on the certificate."""
+    if grade is None or grade == "":
+        return None
+    if isinstance(grade, int) and 1 <= grade <= 4:
+        return "一二三四"[grade - 1] + "级"
+    return str(grade)
 
 
 def _age(id_no: str | None, as_of: dt.date) -> int | None:
@@ -305,3 +315,36 @@ def tailored_questions(store: Store, rules: set[str]) -> list[Question]:
         prompts = [q.tailored[r] for r in sorted(rules) if r in q.tailored]
         out.append(Question(q.id, q.title, " ".join(prompts) if prompts else q.prompt))
     return out
+
+
+def pick_area(store: Store, column: str, given: str | None) -> str | None:
+    """A district or town named in part, as communities are; None when not given."""
+    if given is None:
+        return None
+    names = [r[0] for r in store.conn.execute(
+        f"SELECT DISTINCT {column} FROM {read_table(store.config, 'grids')} WHERE {column} IS NOT NULL ORDER BY 1")]
+    if given in names:
+        return given
+    matches = [n for n in names if given in n]
+    if len(matches) == 1:
+        return matches[0]
+    label = {"district": "区县", "town": "乡镇（街道）"}[column]
+    if matches:
+        raise CommunityNotFound(f"「{given}」匹配到多个{label}：{'、'.join(matches)}，请写得更完整")
+    raise CommunityNotFound(f"找不到{label}「{given}」，网格数据中的{label}有：{'、'.join(names) or '（无）'}")
+
+
+def all_checklists(store: Store, as_of: dt.date, *, district: str | None = None, town: str | None = None,
+                   masker: Masker = Masker()) -> Iterator[Checklist]:
+    """The checklist of every community with grids (in the district or town if given), one at a time."""
+    store.valid_views(as_of.isoformat())
+    district, town = pick_area(store, "district", district), pick_area(store, "town", town)
+    communities = [r[0] for r in store.conn.execute(
+        f"SELECT DISTINCT community FROM {read_table(store.config, 'grids')} "
+        "WHERE (:district IS NULL OR district = :district) AND (:town IS NULL OR town = :town) "
+        "AND community IS NOT NULL ORDER BY district, town, community",
+        {"district": district, "town": town})]
+    if not communities:
+        raise CommunityNotFound(f"{district or ''}{town or ''}没有划分网格的社区（村）")
+    for name in communities:
+        yield build_checklist(store, name, as_of, masker=masker)

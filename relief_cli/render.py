@@ -312,3 +312,15 @@ def _short(path: str) -> str:
     from pathlib import Path
 
     return Path(path).name
+
+
+def batch_summary(result: Any) -> Any:
+    """What relief checklist --all wrote: a line of totals, then one row per file."""
+    rows = [[_short(f.path), f.grids, f.households, f.pages] for f in result.files]
+    t = table(f"走访清单（截至 {result.as_of}）：{result.communities} 个社区（村），{result.grids} 个网格，"
+              f"{result.households} 户，{len(result.files)} 个文件", ["文件", "网格", "户数", "打印页数"], rows,
+              justify_right={"网格", "户数", "打印页数"}, whole={"文件"})
+    if result.empty:
+        shown = "、".join(result.empty[:10]) + (f" 等 {len(result.empty)} 个" if len(result.empty) > 10 else "")
+        t = with_caption(t, f"暂无需要走访的户、未生成文件的社区（村）：{shown}")
+    return t

@@ -98,12 +98,26 @@ def test_community_names(city):
 def test_xlsx_sheets_print_settings_and_validation(city, tmp_path):
     cl = build_checklist(city, "金口岭", AS_OF)
     path = tmp_path / "清单.xlsx"
-    assert write_visit_workbook(path, cl, city.config.settings.outcomes) == 2
+    book = write_visit_workbook(path, cl, city.config.settings.outcomes)
+    assert (book.households, book.pages) == (2, {"第一网格": 2, "第二网格": 2})  # a cover page and one form each
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["第一网格", "第二网格"]
+    assert wb.sheetnames == ["第一网格·户清单", "第一网格·走访记录表", "第二网格·户清单", "第二网格·走访记录表",
+                             "第一网格", "第二网格"]
+    cover, forms = wb["第一网格·户清单"], wb["第一网格·走访记录表"]
+    for ws, orientation in ((cover, "landscape"), (forms, "portrait")):
+        assert ws.page_setup.orientation == orientation and int(ws.page_setup.paperSize) == 9  # A4
+        assert not ws.sheet_properties.pageSetUpPr.fitToPage and int(ws.page_setup.scale) == 100
+        assert "第 &P 页 共 &N 页" in ws.oddFooter.right.text and "网格员：网格员甲" in ws.oddFooter.left.text
+        fonts = {(c.font.name, c.font.sz) for row in ws.iter_rows() for c in row if c.value is not None}
+        assert {name for name, _ in fonts} == {"宋体"} and min(size for _, size in fonts) >= 10
+    assert cover.print_title_rows == "$1:$3"
+    assert [c.value for c in cover[3]] == ["序号", "户号", "户主", "联系电话", "住址", "类别", "走访原因", "走访期限", "提醒"]
+    assert [c.value for c in cover[4]][:5] == [1, "H1", "户主一", None, "金口岭1栋"]
+    texts = [c.value for row in forms.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "入户走访记录表" in texts and "住址：金口岭1栋" in texts
+    assert any(t.startswith("走访结果（打 √）：□ 纳入救助　□ 转办　□ 不符合条件　□ 无法联系　□ 已在保无需处理") for t in texts)
     ws = wb["第一网格"]
-    assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9  # A4
-    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+    assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
     assert ws.print_title_rows == "$1:$3"
     header = [c.value for c in ws[3]]
     assert header[:10] == ["序号", "户号", "户主", "住址", "救助类别", "走访原因", "详情", "走访期限", "预警编号", "走访日期"]
@@ -114,6 +128,36 @@ def test_xlsx_sheets_print_settings_and_validation(city, tmp_path):
     for sheet in wb:
         for row in sheet.iter_rows():
             assert all(c.data_type != "f" for c in row)
+    printed = write_visit_workbook(tmp_path / "打印.xlsx", cl, city.config.settings.outcomes, entry=False)
+    assert printed == book and "第一网格" not in openpyxl.load_workbook(tmp_path / "打印.xlsx").sheetnames
+
+
+def test_members_phone_and_urgency(city, tmp_path):
+    P5, P6 = make_id("340705", "20100301", 65), make_id("340705", "19450101", 66)
+    load(city, tmp_path, "population", [
+        {"id_no": P1, "name": "户主一", "hukou_no": "H1", "relation": "户主", "community": "金口岭社区", "grid": "第一网格",
+         "address": "金口岭1栋", "phone": "13912345678"},
+        {"id_no": P5, "name": "孩子", "hukou_no": "H1", "relation": "子", "community": "金口岭社区", "grid": "第一网格",
+         "address": "金口岭1栋"},
+        {"id_no": P6, "name": "老人", "hukou_no": "H1", "relation": "父亲", "community": "金口岭社区", "grid": "第一网格",
+         "address": "金口岭1栋"},
+    ])
+    load(city, tmp_path, "assistance", [{"id_no": P5, "category": "城市低保"}, {"id_no": P6, "category": "特困供养", "status": "停发"}])
+    load(city, tmp_path, "disability", [{"id_no": P5, "cert_no": "C1", "disability_type": "肢体", "grade": 2, "issue_date": "2025-01-01"}])
+    load(city, tmp_path, "deaths", [{"id_no": P6, "death_date": "2026-11-01"}])
+    h1 = build_checklist(city, "金口岭", AS_OF).grids[0].households[0]
+    assert h1.phone == "139****5678"
+    assert [(m.name, m.relation, m.category, m.age, m.disability, m.died_on) for m in h1.members] == [
+        ("户主一", "户主", None, 56, None, None),
+        ("孩子", "子", "低保", 16, "肢体二级", None),
+        ("老人", "父亲", None, 81, None, "2026-11-01"),  # a 停发 row gives no category
+    ]
+    assert h1.members[1].id_no == P5[:4] + "*" * 10 + P5[-4:]
+    assert build_checklist(city, "金口岭", AS_OF, masker=Masker(True)).grids[0].households[0].members[1].id_no == P5
+    # Due 2026-11-17: overdue on the 20th; on the 13th two working days remain (due soon), on the 12th three.
+    assert h1.urgency == "已超期"
+    assert build_checklist(city, "金口岭", dt.date(2026, 11, 13)).grids[0].households[0].urgency == "即将到期"
+    assert build_checklist(city, "金口岭", dt.date(2026, 11, 12)).grids[0].households[0].urgency is None
 
 
 def test_an_application_pending_for_years_is_still_listed_with_a_due_date(city, tmp_path):
