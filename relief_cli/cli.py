@@ -578,11 +578,12 @@ def report_cmd(
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     fmt: FmtOpt = "table",
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出含图表的工作簿，可直接用于月报。")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出含图表的工作簿（一页 A4），可直接用于月报。")] = None,
+    pdf: Annotated[Optional[Path], typer.Option("--pdf", metavar="文件.pdf", help="另存为 PDF（需要安装 LibreOffice）。")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """预警成效月报：推送 → 走访 → 纳入救助，转化率、精确率和超期率。"""
-    from .render import out, print_json, report_table, write_report_xlsx
+    from .render import out, print_json, report_table
     from .report import funnel
 
     with _errors(verbose):
@@ -593,6 +594,10 @@ def report_cmd(
         if start > end:
             raise UsageProblem("--from 不能晚于 --to")
         _output(xlsx)
+        if pdf is not None:
+            from .privacy import check_output
+
+            check_output(pdf, ".pdf")
         store = _open_store(db, rules, announce=True)
         _warn_unknown_years(store, end)
         result = funnel(store, start, end, by)
@@ -600,10 +605,18 @@ def report_cmd(
             print_json(result.as_dict())
         else:
             out.print(report_table(result))
+        written = ";".join(str(p) for p in (xlsx, pdf) if p is not None)
+        if written:
+            store.audit("report", {"from": result.date_from, "to": result.date_to, "by": by}, len(result.rows), False, written)
+            from .report_sheet import write_report_xlsx
         if xlsx is not None:
-            store.audit("report", {"from": result.date_from, "to": result.date_to, "by": by}, len(result.rows), False, str(xlsx))
             write_report_xlsx(xlsx, result)
-            out.print(f"已导出到 {xlsx}")
+            out.print(f"已导出到 {xlsx}（表格和图表在一页 A4 横向纸上）")
+        if pdf is not None:
+            from .pdf import write_pdf
+
+            write_pdf(pdf, lambda path: write_report_xlsx(path, result))
+            out.print(f"已生成 PDF：{pdf}")
 
 
 @command("checklist")

@@ -269,26 +269,6 @@ def report_table(report: Any) -> Table:
     return t
 
 
-def write_report_xlsx(path: Any, report: Any) -> None:
-    from pathlib import Path
-
-    from openpyxl import Workbook
-
-    from .report import GROUP_LABEL
-    from .xlsx import add_bar_chart, fill_sheet, save_private
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "预警成效"
-    rows = [_report_cells(r) for r in report.rows] + [_report_cells(report.total)]
-    fill_sheet(ws, [GROUP_LABEL[report.by], *REPORT_COLUMNS], rows)
-    ws.column_dimensions["A"].width = 30
-    if report.rows:
-        add_bar_chart(ws, f"预警漏斗（{report.date_from} 至 {report.date_to}）", 1, 2, 4, 1, len(report.rows) + 1,
-                      f"A{len(rows) + 4}")
-    save_private(wb, Path(path))
-
-
 def checklist_tables(result: Any) -> list[Any]:
     out: list[Any] = []
     total = sum(len(g.households) for g in result.grids)

@@ -155,7 +155,7 @@ def test_report_funnel_by_hand(city, tmp_path):
     t = by_rule.total
     assert (t.raised, t.visited, t.added, t.subjects_added, t.overdue) == (3, 2, 1, 1, 2)
     assert (round(t.conversion, 4), t.precision, round(t.overdue_rate, 4)) == (0.3333, 0.5, 0.6667)
-    assert [(r.group, r.raised, r.added) for r in by_rule.rows] == [("serious_illness 新确诊重大疾病", 3, 1)]
+    assert [(r.group, r.raised, r.added) for r in by_rule.rows] == [("新确诊重大疾病", 3, 1)]
     by_community = funnel(city, dt.date(2026, 9, 1), dt.date(2026, 10, 31), "community")
     assert [(r.group, r.raised, r.visited, r.added, r.overdue) for r in by_community.rows] == [
         ("荷花塘社区", 1, 0, 0, 1), ("金口岭社区", 2, 2, 1, 1)]
@@ -166,7 +166,7 @@ def test_report_funnel_by_hand(city, tmp_path):
 
 
 def test_report_xlsx_has_a_chart(city, tmp_path):
-    from relief_cli.render import write_report_xlsx
+    from relief_cli.report_sheet import write_report_xlsx
     from relief_cli.report import funnel
 
     path = tmp_path / "月报.xlsx"
