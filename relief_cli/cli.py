@@ -446,7 +446,7 @@ def overdue_cmd(
     allow_future: FutureOpt = False,
     community: Annotated[Optional[str], typer.Option("--community", metavar="社区", help="只看这个社区（村），可只写一部分。")] = None,
     fmt: FmtOpt = "table",
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出工作簿，每个乡镇（街道）一张表，便于下发。")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出工作簿，每个乡镇（街道）一张表（A4 横向），便于下发；加 --show-pii 带户号和住址。")] = None,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -454,7 +454,7 @@ def overdue_cmd(
     from .alerts import AlertFilter, check_filter
     from .overdue import overdue
     from .privacy import Masker
-    from .render import out, overdue_table, print_json, write_overdue_xlsx
+    from .render import out, overdue_table, print_json
 
     with _errors(verbose):
         fmt = _choice(fmt, "--format", FORMATS)
@@ -474,8 +474,11 @@ def overdue_cmd(
         else:
             out.print(overdue_table(result))
         if xlsx is not None:
-            write_overdue_xlsx(xlsx, result)
-            out.print(f"已导出 {len(result.alerts)} 条超期预警到 {xlsx}")
+            from .overdue_sheet import write_overdue_xlsx
+
+            write_overdue_xlsx(xlsx, result, show_pii)
+            out.print(f"已导出 {len(result.alerts)} 条超期预警到 {xlsx}（每个乡镇一张表，A4 横向）"
+                      + ("" if show_pii else "；要带户号和住址下发，请加 --show-pii"))
 
 
 @command("outcome")

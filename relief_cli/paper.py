@@ -14,8 +14,10 @@ import math
 import unicodedata
 from typing import Any
 
-from openpyxl.styles import Border, Side
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+
+from .xlsx import set_text
 
 FONT_NAME = "宋体"  # on every Chinese Windows and in WPS; LibreOffice elsewhere falls back to a CJK font
 BODY_PT = 10.5  # 五号
@@ -109,3 +111,21 @@ def break_after(ws: Any, row: int) -> None:
 
 def print_area(ws: Any, columns: int, last_row: int) -> None:
     ws.print_area = f"A1:{get_column_letter(columns)}{max(last_row, 1)}"
+
+
+def put(ws: Any, row: int, col: int, value: Any, *, size: float = BODY_PT, bold: bool = False, span: int = 1,
+        align: str = "left", border: bool = True, fill: PatternFill | None = None, vertical: str = "center") -> Any:
+    """One cell (merged over `span` columns) in the named font, wrapped, boxed; text stays text."""
+    cell = ws.cell(row=row, column=col)
+    set_text(cell, value)
+    cell.font = Font(name=FONT_NAME, size=size, bold=bold)
+    cell.alignment = Alignment(horizontal=align, vertical=vertical, wrap_text=True)
+    for c in range(col, col + span):
+        target = ws.cell(row=row, column=c)
+        if border:
+            target.border = BOX
+        if fill is not None:
+            target.fill = fill
+    if span > 1:
+        ws.merge_cells(start_row=row, start_column=col, end_row=row, end_column=col + span - 1)
+    return cell

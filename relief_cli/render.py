@@ -234,20 +234,6 @@ def overdue_table(result: Any) -> Table:
 OVERDUE_COLUMNS = [*ALERT_COLUMNS, ("working_days_overdue", "超期工作日")]
 
 
-def write_overdue_xlsx(path: Any, result: Any) -> None:
-    from pathlib import Path
-
-    from .xlsx import SheetSpec, write_workbook
-
-    by_town: dict[str, list[Any]] = {}
-    for g in result.groups:
-        by_town.setdefault(f"{g.district}{g.town}" if g.town != "（未分派）" else "未分派", []).extend(g.alerts)
-    header = [label for _, label in OVERDUE_COLUMNS]
-    specs = [SheetSpec(town, header, [[*_alert_cells(a), a["working_days_overdue"]] for a in alerts])
-             for town, alerts in by_town.items()]
-    write_workbook(Path(path), specs)
-
-
 REPORT_COLUMNS = ["推送预警", "已走访", "纳入救助", "纳入救助对象数", "转化率", "精确率", "超期率"]
 
 

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 
 from . import paper
 from .report import GROUP_LABEL, Report
-from .xlsx import save_private, set_text
+from .xlsx import save_private
 
 COLUMNS = [("推送预警", "raised"), ("已走访", "visited"), ("纳入救助", "added"), ("纳入救助对象数", "subjects_added"),
            ("转化率", "conversion"), ("精确率", "precision"), ("超期率", "overdue_rate")]
@@ -42,11 +41,11 @@ def build_report_workbook(report: Report) -> Workbook:
     cols = len(WIDTHS)
     label = GROUP_LABEL[report.by]
     title = f"预警成效（{report.date_from} 至 {report.date_to}，按{label}）"
-    _cell(ws, 1, 1, title, size=paper.TITLE_PT, bold=True, align="center")
+    paper.put(ws, 1, 1, title, size=paper.TITLE_PT, bold=True, align="center", border=False)
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=cols)
     ws.row_dimensions[1].height = paper.row_height(1, paper.TITLE_PT)
     note = "转化率 = 纳入救助 ÷ 推送预警；精确率 = 纳入救助 ÷ 已走访；超期率 = 超过时限才走访或仍未走访 ÷ 推送预警"
-    _cell(ws, 2, 1, note)
+    paper.put(ws, 2, 1, note, border=False)
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=cols)
     ws.row_dimensions[2].height = paper.row_height(1)
     for r in range(3, 3 + CHART_ROWS):
@@ -54,7 +53,7 @@ def build_report_workbook(report: Report) -> Workbook:
     head = 3 + CHART_ROWS
     fill = PatternFill("solid", fgColor=HEADER_FILL)
     for j, text in enumerate([label, *(c for c, _ in COLUMNS)], start=1):
-        _cell(ws, head, j, text, bold=True, align="center", border=True).fill = fill
+        paper.put(ws, head, j, text, bold=True, align="center", border=True).fill = fill
     ws.row_dimensions[head].height = paper.row_height(1)
     groups = report.rows
     if len(groups) > CHART_GROUPS:  # a long table: the groups with the most alerts first, as in the chart
@@ -63,10 +62,10 @@ def build_report_workbook(report: Report) -> Workbook:
     for i, r in enumerate(rows, start=head + 1):
         total = r is report.total
         lines = paper.line_count(r.group, WIDTHS[0])
-        _cell(ws, i, 1, r.group, bold=total, border=True)
+        paper.put(ws, i, 1, r.group, bold=total, border=True)
         for j, (_, attr) in enumerate(COLUMNS, start=2):
             value = getattr(r, attr)
-            cell = _cell(ws, i, j, "—" if value is None else value, bold=total, border=True, align="right")
+            cell = paper.put(ws, i, j, "—" if value is None else value, bold=total, border=True, align="right")
             if attr in ("conversion", "precision", "overdue_rate") and value is not None:
                 cell.number_format = "0.0%"
         ws.row_dimensions[i].height = paper.row_height(lines)
@@ -80,16 +79,6 @@ def build_report_workbook(report: Report) -> Workbook:
     paper.print_area(ws, cols, last)
     return wb
 
-
-def _cell(ws: Any, row: int, col: int, value: Any, *, size: float = paper.BODY_PT, bold: bool = False,
-          align: str = "left", border: bool = False) -> Any:
-    cell = ws.cell(row=row, column=col)
-    set_text(cell, value)
-    cell.font = Font(name=paper.FONT_NAME, size=size, bold=bold)
-    cell.alignment = Alignment(horizontal=align, vertical="center", wrap_text=True)
-    if border:
-        cell.border = paper.BOX
-    return cell
 
 
 def _text(size_pt: float, bold: bool = False) -> Any:

@@ -99,28 +99,6 @@ def _footer(checklist: Checklist, gl: GridList) -> str:
     return f"{_grid(checklist, gl)}，{_worker(gl).replace('　', '，')}"
 
 
-def _font(size: float = paper.BODY_PT, bold: bool = False) -> Font:
-    return Font(name=paper.FONT_NAME, size=size, bold=bold)
-
-
-def _put(ws: Any, row: int, col: int, value: Any, *, size: float = paper.BODY_PT, bold: bool = False,
-         span: int = 1, align: str = "left", border: bool = True, fill: PatternFill | None = None,
-         vertical: str = "center") -> None:
-    """One cell (merged over `span` columns) with the form's font, wrapping and borders."""
-    cell = ws.cell(row=row, column=col)
-    set_text(cell, value)
-    cell.font = _font(size, bold)
-    cell.alignment = Alignment(horizontal=align, vertical=vertical, wrap_text=True)
-    for c in range(col, col + span):
-        target = ws.cell(row=row, column=c)
-        if border:
-            target.border = paper.BOX
-        if fill is not None:
-            target.fill = fill
-    if span > 1:
-        ws.merge_cells(start_row=row, start_column=col, end_row=row, end_column=col + span - 1)
-
-
 # --- The cover list ----------------------------------------------------------------------------
 
 
@@ -129,14 +107,14 @@ def _cover_sheet(ws: Any, checklist: Checklist, gl: GridList) -> int:
     widths = [w for _, w in COVER_COLUMNS]
     paper.set_columns(ws, widths)
     n = len(COVER_COLUMNS)
-    _put(ws, 1, 1, f"{_grid(checklist, gl)} 三必访走访户清单（截至 {checklist.as_of}，共 {len(gl.households)} 户）",
+    paper.put(ws, 1, 1, f"{_grid(checklist, gl)} 三必访走访户清单（截至 {checklist.as_of}，共 {len(gl.households)} 户）",
          size=paper.TITLE_PT, bold=True, span=n, align="center", border=False)
     ws.row_dimensions[1].height = paper.row_height(1, paper.TITLE_PT)
     legend = f"{_worker(gl)}　　“{OVERDUE}”（红底）：已过走访期限；“{DUE_SOON}”（黄底）：临近走访期限，请优先走访"
-    _put(ws, 2, 1, legend, span=n, border=False)
+    paper.put(ws, 2, 1, legend, span=n, border=False)
     ws.row_dimensions[2].height = paper.row_height(paper.line_count(legend, sum(widths)))
     for j, (title, _) in enumerate(COVER_COLUMNS, start=1):
-        _put(ws, 3, j, title, bold=True, align="center", fill=SECTION_FILL)
+        paper.put(ws, 3, j, title, bold=True, align="center", fill=SECTION_FILL)
     ws.row_dimensions[3].height = paper.row_height(1)
     _, page_h = paper.printable(landscape=True)
     room = page_h - sum(ws.row_dimensions[r].height for r in range(1, COVER_TITLE_ROWS + 1))
@@ -151,13 +129,13 @@ def _cover_sheet(ws: Any, checklist: Checklist, gl: GridList) -> int:
             pages, used, on_page = pages + 1, 0.0, 0
         fill = URGENT_FILL.get(hh.urgency or "")
         for j, value in enumerate(cells, start=1):
-            _put(ws, row, j, value, align="center" if j in (1, 3, 6, 9) else "left", fill=fill)
+            paper.put(ws, row, j, value, align="center" if j in (1, 3, 6, 9) else "left", fill=fill)
         if hh.urgency:
-            ws.cell(row=row, column=n).font = _font(bold=True)
+            ws.cell(row=row, column=n).font = Font(name=paper.FONT_NAME, size=paper.BODY_PT, bold=True)
         ws.row_dimensions[row].height = height
         used, on_page, row = used + height, on_page + 1, row + 1
     if not gl.households:
-        _put(ws, row, 1, "本网格暂无需要走访的户", span=n)
+        paper.put(ws, row, 1, "本网格暂无需要走访的户", span=n)
         row += 1
     paper.page_setup(ws, landscape=True, footer_left=_footer(checklist, gl), title_rows=COVER_TITLE_ROWS)
     paper.print_area(ws, n, row - 1)
@@ -174,7 +152,7 @@ def _form_sheet(ws: Any, checklist: Checklist, gl: GridList, outcomes: tuple[str
         row = _form(ws, row, checklist, gl, hh, outcomes)
         paper.break_after(ws, row - 1)
     if not gl.households:
-        _put(ws, 1, 1, "本网格暂无需要走访的户", span=len(FORM_WIDTHS))
+        paper.put(ws, 1, 1, "本网格暂无需要走访的户", span=len(FORM_WIDTHS))
         row = 2
     paper.page_setup(ws, landscape=False, footer_left=_footer(checklist, gl))
     paper.print_area(ws, len(FORM_WIDTHS), row - 1)
@@ -189,31 +167,31 @@ def _form(ws: Any, top: int, checklist: Checklist, gl: GridList, hh: Household, 
     row = top
     for kind, payload, height in parts:
         if kind == "title":
-            _put(ws, row, 1, payload, size=paper.TITLE_PT, bold=True, span=cols, align="center", border=False)
+            paper.put(ws, row, 1, payload, size=paper.TITLE_PT, bold=True, span=cols, align="center", border=False)
         elif kind == "line":
-            _put(ws, row, 1, payload, span=cols, border=False)
+            paper.put(ws, row, 1, payload, span=cols, border=False)
         elif kind == "field":
-            _put(ws, row, 1, payload, span=cols)
+            paper.put(ws, row, 1, payload, span=cols)
         elif kind == "section":
-            _put(ws, row, 1, payload, bold=True, span=cols, fill=SECTION_FILL)
+            paper.put(ws, row, 1, payload, bold=True, span=cols, fill=SECTION_FILL)
         elif kind == "member_head":
             for j, title in enumerate(MEMBER_COLUMNS, start=1):
-                _put(ws, row, j, title, bold=True, align="center")
+                paper.put(ws, row, j, title, bold=True, align="center")
         elif kind == "member":
             for j, value in enumerate(payload, start=1):
-                _put(ws, row, j, value, align="center" if j in (2, 4, 5, 6) else "left")
+                paper.put(ws, row, j, value, align="center" if j in (2, 4, 5, 6) else "left")
         elif kind == "reason_head":
-            _put(ws, row, 1, "原因", bold=True, align="center")
-            _put(ws, row, 2, "依据", bold=True, span=cols - 2, align="center")
-            _put(ws, row, cols, "预警编号", bold=True, align="center")
+            paper.put(ws, row, 1, "原因", bold=True, align="center")
+            paper.put(ws, row, 2, "依据", bold=True, span=cols - 2, align="center")
+            paper.put(ws, row, cols, "预警编号", bold=True, align="center")
         elif kind == "reason":
             kind_text, detail, alert = payload
-            _put(ws, row, 1, kind_text, align="center")
-            _put(ws, row, 2, detail, span=cols - 2)
-            _put(ws, row, cols, alert, align="center")
+            paper.put(ws, row, 1, kind_text, align="center")
+            paper.put(ws, row, 2, detail, span=cols - 2)
+            paper.put(ws, row, cols, alert, align="center")
         elif kind == "question":
-            _put(ws, row, 1, payload, span=QUESTION_SPAN, vertical="top")
-            _put(ws, row, QUESTION_SPAN + 1, None, span=cols - QUESTION_SPAN)
+            paper.put(ws, row, 1, payload, span=QUESTION_SPAN, vertical="top")
+            paper.put(ws, row, QUESTION_SPAN + 1, None, span=cols - QUESTION_SPAN)
         ws.row_dimensions[row].height = height
         row += 1
     return row
