@@ -240,28 +240,44 @@ def _form_parts(checklist: Checklist, gl: GridList, hh: Household, outcomes: tup
 
 
 def _fit(parts: list[Part], room: float) -> list[Part]:
-    """A form taller than the page: long reasons are cut to a few lines, then the last members are
-    summed up in one line (the whole household is in relief household). The answer boxes keep
-    their height, being what the page is for."""
-    def total(ps: list[Part]) -> float:
-        return sum(p[2] for p in ps)
+    """A form taller than the page is made to fit, step by step until it does: long reasons cut to
+    four lines, long prompts cut to what their answer box holds, the last members summed up in
+    one line (the whole household is in relief household), reasons cut to two lines. The answer
+    boxes keep their height, being what the page is for."""
+    def total() -> float:
+        return sum(p[2] for p in parts)
 
-    if total(parts) <= room:
-        return parts
-    detail_w = sum(FORM_WIDTHS[1:-1])
-    limit = paper.row_height(REASON_MAX_LINES)
-    parts = [(k, (p[0], _clip(p[1], detail_w, REASON_MAX_LINES), p[2]), min(hgt, limit)) if k == "reason" else (k, p, hgt)
-             for k, p, hgt in parts]
-    members = [i for i, p in enumerate(parts) if p[0] == "member"]
-    dropped = 0
-    while total(parts) > room and len(members) > 1:
-        parts.pop(members.pop())
-        dropped += 1
-        summary = ("field", f"另有 {dropped} 名成员未列出，详见 relief household 一户一档", paper.row_height(1))
-        if dropped == 1:
-            parts.insert(members[-1] + 1, summary)
-        else:
-            parts[members[-1] + 1] = summary
+    detail_w, ask_w = sum(FORM_WIDTHS[1:-1]), sum(FORM_WIDTHS[:QUESTION_SPAN])
+    box_lines = int((BOX_MIN_PT - paper.CELL_PAD_PT) // (paper.BODY_PT * paper.LINE_FACTOR))
+
+    def clip_reasons(lines: int) -> None:
+        for i, (kind, payload, height) in enumerate(parts):
+            if kind == "reason" and height > paper.row_height(lines):
+                text = _clip(payload[1], detail_w, lines)
+                parts[i] = (kind, (payload[0], text, payload[2]), paper.row_height(paper.line_count(text, detail_w)))
+
+    def clip_prompts() -> None:
+        for i, (kind, payload, height) in enumerate(parts):
+            if kind == "question" and height > BOX_MIN_PT:
+                title, prompt = payload.split("\n", 1)
+                parts[i] = (kind, f"{title}\n{_clip(prompt, ask_w, box_lines - 1)}", BOX_MIN_PT)
+
+    def drop_members() -> None:
+        members = [i for i, p in enumerate(parts) if p[0] == "member"]
+        dropped = 0
+        while total() > room and len(members) > 1:
+            parts.pop(members.pop())
+            dropped += 1
+            summary = ("field", f"另有 {dropped} 名成员未列出，详见 relief household 一户一档", paper.row_height(1))
+            if dropped == 1:
+                parts.insert(members[-1] + 1, summary)
+            else:
+                parts[members[-1] + 1] = summary
+
+    for step in (lambda: clip_reasons(REASON_MAX_LINES), clip_prompts, drop_members, lambda: clip_reasons(2)):
+        if total() <= room:
+            break
+        step()
     return parts
 
 
