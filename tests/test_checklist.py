@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -9,7 +10,9 @@ from relief_cli.checklist import CommunityNotFound, build_checklist
 from relief_cli.privacy import Masker
 from relief_cli.scan import scan
 from relief_cli.visit_sheet import write_visit_workbook
-from conftest import load, make_id
+from relief_cli.config import load_config
+from relief_cli.store import Store
+from conftest import ROOT, load, make_id
 
 AS_OF = dt.date(2026, 11, 20)
 P1, P2, P3, P4 = (make_id("340705", "19700101", i) for i in (61, 62, 63, 64))
@@ -165,3 +168,57 @@ def test_an_application_pending_for_years_is_still_listed_with_a_due_date(city, 
     cl = build_checklist(city, "金口岭", AS_OF)
     h3 = [h for g in cl.grids for h in g.households if h.hukou_no == "H3"][0]
     assert h3.due_on == "2019-03-08" and h3.reasons[0].detail == "2019-03-01 申请低保，办理状态：审核中"
+
+
+def test_all_communities_one_workbook_each_and_by_worker(sample_city, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from relief_cli.cli import app
+
+    db = tmp_path / "relief.db"
+    shutil.copyfile(sample_city, db)
+
+    def run(*args):
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    out = tmp_path / "清单"
+    result = run("checklist", "--all", "--town", "幸福", "--out", out, "--db", db, "--as-of", "2026-11-20", "--format", "json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    summary = json.loads(result.stdout)
+    names = sorted(Path(f["path"]).name for f in summary["files"])
+    assert names == sorted(p.name for p in out.iterdir())
+    assert "幸福街道-金口岭社区-走访清单-2026-11-20.xlsx" in names
+    assert {f["town"] for f in summary["files"]} == {"幸福街道"}
+    assert summary["communities"] == len(summary["files"]) + len(summary["empty"])
+    assert summary["households"] == sum(f["households"] for f in summary["files"])
+    with Store(db, load_config(ROOT / "rules.yaml")) as store:
+        one = build_checklist(store, "金口岭社区", AS_OF)
+    jk = next(f for f in summary["files"] if f["community"] == "金口岭社区")
+    assert (jk["grids"], jk["households"]) == (len(one.grids), sum(len(g.households) for g in one.grids))
+    wb = openpyxl.load_workbook(out / "幸福街道-金口岭社区-走访清单-2026-11-20.xlsx")
+    assert [g.grid for g in one.grids if g.households][0] in wb.sheetnames
+
+    by_worker = tmp_path / "按网格员"
+    result = run("checklist", "--all", "--district", "铜官", "--by-worker", "--out", by_worker, "--db", db, "--as-of", "2026-11-20")
+    assert result.exit_code == 0, result.output
+    assert "个社区（村）" in result.stdout and "个文件" in result.stdout
+    files = sorted(p.name for p in by_worker.iterdir())
+    workers = {g.worker for g in one.grids if g.households}
+    assert {f"幸福街道-金口岭社区-{w}-走访清单-2026-11-20.xlsx" for w in workers} <= set(files)
+
+    assert run("checklist", "--all", "--db", db).exit_code == 2  # no --out
+    assert run("checklist", "--all", "--community", "金口岭", "--out", out, "--db", db).exit_code == 2
+    assert run("checklist", "--town", "幸福", "--db", db).exit_code == 2  # --town without --all
+    missing = run("checklist", "--all", "--town", "没有这个镇", "--out", out, "--db", db, "--as-of", "2026-11-20")
+    assert missing.exit_code == 1 and "找不到乡镇（街道）「没有这个镇」" in missing.stderr
+
+
+def test_file_names_are_safe_on_windows():
+    from relief_cli.visit_sheet import file_part
+
+    assert file_part('东郊/社区:*?"<>|') == "东郊_社区_______"
+    assert file_part(None) == "未分派" and file_part(" . ") == "未分派" and file_part("社区.") == "社区"
