@@ -118,14 +118,47 @@ def put(ws: Any, row: int, col: int, value: Any, *, size: float = BODY_PT, bold:
     """One cell (merged over `span` columns) in the named font, wrapped, boxed; text stays text."""
     cell = ws.cell(row=row, column=col)
     set_text(cell, value)
-    cell.font = Font(name=FONT_NAME, size=size, bold=bold)
-    cell.alignment = Alignment(horizontal=align, vertical=vertical, wrap_text=True)
-    for c in range(col, col + span):
-        target = ws.cell(row=row, column=c)
-        if border:
-            target.border = BOX
-        if fill is not None:
-            target.fill = fill
+    colour = fill.fgColor.rgb if fill is not None else None
+    _style(cell, (size, bold, align, vertical, border, colour), lambda c: _dress(c, size, bold, align, vertical, border, fill))
     if span > 1:
-        ws.merge_cells(start_row=row, start_column=col, end_row=row, end_column=col + span - 1)
+        _merge(ws, row, col, span, lambda c: _style(c, ("span", border, colour),
+                                                     lambda c: _dress(c, None, False, None, None, border, fill)))
     return cell
+
+
+def _merge(ws: Any, row: int, col: int, span: int, dress: Any) -> None:
+    """ws.merge_cells without its restyling of the range's edges (which looks every border up by hash:
+    most of the time of a city's checklists); the covered cells get the box and fill themselves.
+    Done as openpyxl's own Worksheet._clean_merge_range does it."""
+    from openpyxl.cell.cell import MergedCell
+    from openpyxl.worksheet.merge import MergedCellRange
+
+    ws.merged_cells.add(MergedCellRange(ws, f"{get_column_letter(col)}{row}:{get_column_letter(col + span - 1)}{row}"))
+    for c in range(col + 1, col + span):
+        covered = MergedCell(ws, row=row, column=c)
+        ws._cells[row, c] = covered
+        dress(covered)
+
+
+def _style(cell: Any, key: tuple[Any, ...], dress: Any) -> None:
+    """Give the cell a style already made once in this workbook: openpyxl looks every style object
+    up by its hash, which costs more than writing the cell (a city's checklists: most of the time)."""
+    from copy import copy
+
+    made = cell.parent.parent.__dict__.setdefault("_relief_styles", {})
+    if key in made:
+        cell._style = copy(made[key])
+    else:
+        dress(cell)
+        made[key] = copy(cell._style)
+
+
+def _dress(cell: Any, size: float | None, bold: bool, align: str | None, vertical: str | None, border: bool,
+           fill: PatternFill | None) -> None:
+    if size is not None:
+        cell.font = Font(name=FONT_NAME, size=size, bold=bold)
+        cell.alignment = Alignment(horizontal=align, vertical=vertical, wrap_text=True)
+    if border:
+        cell.border = BOX
+    if fill is not None:
+        cell.fill = fill
