@@ -38,7 +38,7 @@ COVER_COLUMNS = [("序号", 26), ("户号", 112), ("户主", 52), ("联系电话
 COVER_PER_PAGE = 20
 COVER_TITLE_ROWS = 3
 # The form, portrait: seven columns (523 points) that each part of the page spans differently.
-FORM_WIDTHS = [56, 64, 120, 66, 40, 60, 117]
+FORM_WIDTHS = [56, 64, 120, 76, 40, 60, 107]
 MEMBER_COLUMNS = ["姓名", "与户主关系", "身份证号", "救助类别", "年龄", "残疾", "备注"]
 BOX_MIN_PT = 60.0  # a 五问 answer box: 2.1 cm, three handwritten lines
 REASON_MAX_LINES = 4
@@ -74,8 +74,9 @@ def build_visit_workbook(checklist: Checklist, outcomes: tuple[str, ...], *, ent
     for gl in checklist.grids:
         cover_pages = _cover_sheet(wb.create_sheet(sheet_title(gl.grid[:31 - len(COVER_SHEET_SUFFIX)] + COVER_SHEET_SUFFIX, taken)),
                                    checklist, gl)
-        forms = wb.create_sheet(sheet_title(gl.grid[:31 - len(FORM_SHEET_SUFFIX)] + FORM_SHEET_SUFFIX, taken))
-        _form_sheet(forms, checklist, gl, outcomes)
+        if gl.households:  # a grid with no one to visit has its cover page, saying so, and no forms
+            forms = wb.create_sheet(sheet_title(gl.grid[:31 - len(FORM_SHEET_SUFFIX)] + FORM_SHEET_SUFFIX, taken))
+            _form_sheet(forms, checklist, gl, outcomes)
         book.pages[gl.grid] = cover_pages + len(gl.households)
         book.households += len(gl.households)
     if entry:
@@ -151,9 +152,6 @@ def _form_sheet(ws: Any, checklist: Checklist, gl: GridList, outcomes: tuple[str
     for hh in gl.households:
         row = _form(ws, row, checklist, gl, hh, outcomes)
         paper.break_after(ws, row - 1)
-    if not gl.households:
-        paper.put(ws, 1, 1, "本网格暂无需要走访的户", span=len(FORM_WIDTHS))
-        row = 2
     paper.page_setup(ws, landscape=False, footer_left=_footer(checklist, gl))
     paper.print_area(ws, len(FORM_WIDTHS), row - 1)
 

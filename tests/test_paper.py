@@ -165,11 +165,13 @@ def test_a_large_household_still_takes_one_page(city, tmp_path):
                    [Question("living", "问衣食住行", "吃穿住行有没有困难？" * 6)] * 5, "139****5678", members)
     small = Household("340702100009998", "单人", "金口岭1栋", "非低收入人口", "2026-11-27", [Reason("新申请", "申请")],
                       [Question("living", "问衣食住行", "提示")] * 5)
-    cl = Checklist("金口岭社区", "2026-11-20", [GridList("第9网格", "网格员九", "138****0000", [hh, small])], [], "铜官区", "幸福街道")
+    cl = Checklist("金口岭社区", "2026-11-20", [GridList("第9网格", "网格员九", "138****0000", [hh, small]),
+                                                GridList("第10网格", "网格员十", None, [])], [], "铜官区", "幸福街道")
     xlsx = tmp_path / "大户.xlsx"
     book = write_visit_workbook(xlsx, cl, city.config.settings.outcomes, entry=False)
     pages = to_pdf(xlsx)
-    assert book.pages == {"第9网格": 3} and len(pages) == 3
+    assert book.pages == {"第9网格": 3, "第10网格": 1} and len(pages) == 4
+    assert "本网格暂无需要走访的户" in pages[3].text  # an empty grid: its cover page says so, and no forms
     assert_readable(pages)
     form = pages[1]
     assert "名成员未列出，详见relief" in form.text and "成员0" in form.text and "成员8" not in form.text
