@@ -62,13 +62,14 @@ def test_option_help_shows_chinese_placeholders_and_defaults():
     text = run("overdue", "-h", env={"COLUMNS": "100"}).stdout
     assert "--days 天数" in text and "--db 数据库" in text and "（默认：relief.db）" in text
     assert "--community 社区" in text and "--show-pii" in text
-    assert "（必填）" in run("checklist", "-h").stdout
+    assert "（必填）" in run("outcome", "-h").stdout
 
 
 USAGE_ERRORS = [
     (["nosuch"], "没有命令「nosuch」，可用的命令：import、scan"),
     (["alerts", "--foo"], "没有选项 --foo"),
-    (["checklist"], "缺少必填的选项 --community"),
+    (["checklist"], "请用 --community 指定社区（村），或用 --all 批量生成"),
+    (["checklist", "--all"], "--all 需要用 --out 指定输出文件夹"),
     (["import"], "缺少文件或文件夹"),
     (["outcome", "1", "--handler", "甲"], "缺少必填的选项 --result"),
     (["alerts", "--format", "xml"], "--format 不能是「xml」，可选：table（表格）、json、csv"),
