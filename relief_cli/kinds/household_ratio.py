@@ -144,14 +144,20 @@ class Rule(RuleBase):
             SELECT hh.*, {living_members(ctx, 'hh.hukou_no')} AS size FROM hh WHERE {candidate}
         ), judged AS (
             SELECT c.*, {compared} AS compared, {threshold} AS threshold FROM cand c
+        ), hits AS (
+            SELECT * FROM judged j WHERE j.compared >= j.threshold
+        ), shares AS (
+            SELECT hukou_no, group_concat(who || ' ' || yuan(COALESCE(recent_amt, 0)) || ' 元（'
+                                          || yuan(COALESCE(base_amt, 0)) || ' 元）', '、') AS text
+            FROM (SELECT mm.hukou_no, {member_label(ctx, 'mm')} AS who, mm.recent_amt, mm.base_amt
+                  FROM hits JOIN mem mm ON mm.hukou_no = hits.hukou_no
+                  ORDER BY mm.hukou_no, COALESCE(mm.recent_amt, 0) DESC, mm.id_no)
+            GROUP BY hukou_no
         )
         SELECT j.hukou_no AS subject_key, a.period AS period,
-               {sentence} || '；' || :member_phrase || '：' || (
-                   SELECT group_concat(who || ' ' || yuan(COALESCE(recent_amt, 0)) || ' 元（' || yuan(COALESCE(base_amt, 0)) || ' 元）', '、')
-                   FROM (SELECT {member_label(ctx, 'mm')} AS who, mm.recent_amt, mm.base_amt FROM mem mm
-                         WHERE mm.hukou_no = j.hukou_no ORDER BY COALESCE(mm.recent_amt, 0) DESC, mm.id_no)) AS evidence,
+               {sentence} || '；' || :member_phrase || '：' || sh.text AS evidence,
                (SELECT {refs_sql(self.source)} FROM {pop} m JOIN {src} r ON r.id_no = m.id_no, a
                 WHERE m.hukou_no = j.hukou_no AND {bound} AND {pos} > a.n - :recent - :baseline {filters}) AS refs
-        FROM judged j, a WHERE j.compared >= j.threshold
+        FROM hits j JOIN shares sh ON sh.hukou_no = j.hukou_no, a
         """
         return sql, params

@@ -3,9 +3,11 @@
 Over the last `months` months up to the latest period in the data, the household's monthly
 total (each member's level that month, the highest record, added over members; a month
 without any record is 0) has a coefficient of variation (standard deviation over mean) of at
-least min_cv, or breaks off at least min_gaps separate times. Months before the household's
-first record ever are left out, so that starting work is not taken for instability; a
-household with fewer than min_months months to judge is not judged.
+least min_cv, or its members' records break off at least min_gaps separate times in all
+(a member who works on and off shows in the count though the household's total varies
+little). Months before the household's first record ever are left out, so that starting
+work is not taken for instability; a household with fewer than min_months months to judge
+is not judged.
 """
 
 from __future__ import annotations
@@ -61,40 +63,49 @@ class Rule(RuleBase):
             SELECT r.id_no, {month_index(p)} AS pos, MAX(r."{self.value}") AS v
             FROM {src} r NOT INDEXED WHERE {p} <= :month GROUP BY r.id_no, {p}
         ), mem AS (
-            SELECT m.hukou_no, pm.pos, pm.v FROM pm JOIN {pop} m ON m.id_no = pm.id_no
-        ), hf AS (
-            SELECT hukou_no, MIN(pos) AS first_pos FROM mem GROUP BY hukou_no
+            SELECT m.hukou_no, pm.id_no, pm.pos, pm.v FROM pm JOIN {pop} m ON m.id_no = pm.id_no
+        ), mf AS (
+            SELECT id_no, hukou_no, MIN(pos) AS first_pos FROM mem GROUP BY id_no
+        ), win AS (
+            SELECT mem.*, LEAD(mem.pos) OVER (PARTITION BY mem.id_no ORDER BY mem.pos) AS next_pos
+            FROM mem, l WHERE mem.pos >= {start}
+        ), mg AS (
+            -- a member's separate gaps: after a month with a record, one or more months without
+            -- (up to the latest period), and a window that opens in a gap of someone who paid before
+            SELECT w.id_no, w.hukou_no, COUNT(*) AS months, AVG(w.v) AS avg_v,
+                   SUM(CASE WHEN w.next_pos IS NULL THEN w.pos < l.n ELSE w.next_pos > w.pos + 1 END)
+                     + (mf.first_pos < {start} AND MIN(w.pos) > {start}) AS gaps
+            FROM win w JOIN mf ON mf.id_no = w.id_no, l GROUP BY w.id_no
         ), hm AS (
-            SELECT mem.hukou_no, mem.pos, SUM(mem.v) AS total FROM mem, l WHERE mem.pos >= {start} GROUP BY mem.hukou_no, mem.pos
-        ), runs AS (
-            SELECT hm.*, LEAD(hm.pos) OVER (PARTITION BY hm.hukou_no ORDER BY hm.pos) AS next_pos FROM hm
+            SELECT hukou_no, pos, SUM(v) AS total FROM win GROUP BY hukou_no, pos
+        ), hf AS (
+            SELECT hukou_no, MIN(first_pos) AS first_pos FROM mf GROUP BY hukou_no
         ), stats AS (
-            SELECT r.hukou_no, COUNT(*) AS paid, SUM(r.total) AS s, SUM(r.total * r.total) AS q,
-                   MAX(r.total) AS hi, MIN(r.total) AS lo_paid,
-                   l.n - MAX(hf.first_pos, {start}) + 1 AS span,
-                   SUM(CASE WHEN r.next_pos IS NULL THEN r.pos < l.n ELSE r.next_pos > r.pos + 1 END)
-                     + (hf.first_pos < {start} AND MIN(r.pos) > {start}) AS gaps
-            FROM runs r JOIN hf ON hf.hukou_no = r.hukou_no, l GROUP BY r.hukou_no
+            SELECT h.hukou_no, COUNT(*) AS paid, SUM(h.total) AS s, SUM(h.total * h.total) AS q,
+                   MAX(h.total) AS hi, MIN(h.total) AS lo_paid, l.n - MAX(hf.first_pos, {start}) + 1 AS span
+            FROM hm h JOIN hf ON hf.hukou_no = h.hukou_no, l GROUP BY h.hukou_no
         ), j AS (
-            SELECT stats.*, s * 1.0 / span AS mean, q * 1.0 * span / (s * 1.0 * s) - 1 AS cv2
-            FROM stats WHERE span >= :min_months
+            SELECT stats.*, g.gaps, s * 1.0 / span AS mean, q * 1.0 * span / (s * 1.0 * s) - 1 AS cv2
+            FROM stats JOIN (SELECT hukou_no, SUM(gaps) AS gaps FROM mg GROUP BY hukou_no) g ON g.hukou_no = stats.hukou_no
+            WHERE span >= :min_months
+        ), hits AS (
+            SELECT j.* FROM j WHERE j.cv2 >= :cv * :cv OR j.gaps >= :gaps
+        ), shares AS (
+            SELECT hukou_no, group_concat(who || ' ' || months || ' 个月有记录、中断 ' || gaps || ' 次、月均 ' || yuan(avg_v) || ' 元', '、') AS text
+            FROM (SELECT mg.hukou_no, {member_label(ctx, 'q')} AS who, mg.months, mg.gaps, mg.avg_v
+                  FROM hits JOIN mg ON mg.hukou_no = hits.hukou_no JOIN {pop} q ON q.id_no = mg.id_no
+                  ORDER BY mg.hukou_no, mg.months DESC, q._id)
+            GROUP BY hukou_no
         )
         SELECT j.hukou_no AS subject_key, l.period AS period,
                '近 ' || j.span || ' 个月（' || {month_text('l.n - j.span + 1')} || '至' || {month_text('l.n')} || '）全户每月'
                  || :measure || '合计平均 ' || yuan(j.mean) || ' 元，最低 '
                  || yuan(CASE WHEN j.paid < j.span THEN 0 ELSE j.lo_paid END) || ' 元、最高 ' || yuan(j.hi)
                  || ' 元，变异系数 ' || printf('%.2f', sqrt(MAX(COALESCE(j.cv2, 0), 0))) || '（阈值 ' || :cv
-                 || '），中断 ' || j.gaps || ' 次（阈值 ' || :gaps || ' 次）；各成员：' || (
-                   SELECT group_concat(who || ' ' || n || ' 个月有记录、月均 ' || yuan(avg_v) || ' 元', '、')
-                   FROM (SELECT {member_label(ctx, 'q')} AS who, COUNT(*) AS n, AVG(q.v) AS avg_v
-                         FROM (SELECT q.id_no, q.relation, q.name, q._id, MAX(o."{self.value}") AS v
-                               FROM {pop} q JOIN {src} o ON o.id_no = q.id_no
-                               WHERE q.hukou_no = j.hukou_no AND {window} GROUP BY q.id_no, o."{self.period}") q
-                         GROUP BY q.id_no ORDER BY n DESC, q._id)) AS evidence,
+                 || '），成员缴费中断共 ' || j.gaps || ' 次（阈值 ' || :gaps || ' 次）；各成员：' || sh.text AS evidence,
                (SELECT json_group_array(json_object('source', '{self.source}', 'id', o._id, 'file', o._file,
                                                     'sheet', o._sheet, 'row', o._row))
                 FROM {pop} q JOIN {src} o ON o.id_no = q.id_no WHERE q.hukou_no = j.hukou_no AND {window}) AS refs
-        FROM j, l
-        WHERE j.cv2 >= :cv * :cv OR j.gaps >= :gaps
+        FROM hits j JOIN shares sh ON sh.hukou_no = j.hukou_no, l
         """
         return sql, params
