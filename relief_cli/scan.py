@@ -16,7 +16,7 @@ from typing import Any
 from .kinds.base import RuleBase, ScanContext
 from .kinds.common import yuan
 from .values import mask_name
-from .store import Store, read_table
+from .store import Store, read_table, source_table
 from .workdays import WorkCalendar
 
 CALENDAR_YEARS_BEFORE = 3
@@ -186,7 +186,9 @@ def _collect_hits(conn: sqlite3.Connection, rule: RuleBase, ctx: ScanContext) ->
 def _hits_of_the_dead_go_to_the_household(conn: sqlite3.Connection, ctx: ScanContext) -> None:
     """A person who died on or before the scan date is not visited as a person: the hit goes to
     the household, its evidence stating the death. The period gains the person's ID, so that
-    two members' hits of one rule and period stay two alerts."""
+    two members' hits of one rule and period stay two alerts. The household is the one the
+    person last belonged to: 户籍 often takes the dead off the population list, so the whole
+    history of the list is read, not the entries valid on the scan date."""
     if "deaths" not in ctx.settings.sources:
         return
     conn.execute(
@@ -201,7 +203,7 @@ def _hits_of_the_dead_go_to_the_household(conn: sqlite3.Connection, ctx: ScanCon
         FROM (
             SELECT d.id_no, MIN(d.death_date) AS died, p.hukou_no,
                    CASE WHEN p.id_no IS NOT NULL THEN COALESCE(p.relation, '成员') || ' ' || mask_name(p.name) END AS who
-            FROM {ctx.table("deaths")} d LEFT JOIN {ctx.table("population")} p ON p.id_no = d.id_no
+            FROM {ctx.table("deaths")} d LEFT JOIN {source_table("population")} p ON p.id_no = d.id_no
             WHERE d.death_date <= :as_of AND d.id_no IN (SELECT subject_key FROM _hits WHERE subject = 'person')
             GROUP BY d.id_no
         ) x

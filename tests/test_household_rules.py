@@ -237,6 +237,29 @@ def test_a_dead_persons_hits_go_to_the_household(city, tmp_path):
     assert ("person", WIFE) in [r[:2] for r in alerts_of(city, "serious_illness")]
 
 
+def test_a_dead_person_taken_off_the_population_list_still_goes_to_the_household(city, tmp_path):
+    import csv
+
+    from relief_cli.importer import import_paths
+
+    load(city, tmp_path, "deaths", [{"id_no": WIFE, "death_date": "2026-11-05"}])
+    load(city, tmp_path, "illness", [{"id_no": WIFE, "diagnosis": "恶性肿瘤", "diagnose_date": "2026-10-25"}])
+    path = tmp_path / "户籍人口-11月.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:  # the November list, without her
+        w = csv.writer(f)
+        w.writerow(["id_no", "name", "hukou_no", "relation", "community", "grid"])
+        w.writerows([[HEAD, "贾建华", "F1", "户主", "金口岭社区", "第一网格"],
+                     [SOLO, "贾志强", "F2", "户主", "金口岭社区", "第一网格"],
+                     [OTHER, "甄丽", "F2", "配偶", "金口岭社区", "第一网格"]])
+    assert import_paths(city, [path], source="population", as_of=dt.date(2026, 11, 10),
+                        allow_shrink=True).sheets[0].ended == 1
+    scan(city, AS_OF)
+    assert alerts_of(city, "serious_illness") == [
+        ("household", "F1", f"{WIFE}|恶性肿瘤", "2026-10-25 确诊重大疾病：恶性肿瘤（配偶 甄** 已于 2026-11-05 死亡，预警到户）"),
+    ]
+    assert city.conn.execute("SELECT worker FROM alerts WHERE rule_id = 'serious_illness'").fetchone() == ("网格员甲",)
+
+
 # -- one family, one visit ------------------------------------------------------
 
 def test_checklist_lists_a_family_once_with_its_person_and_household_reasons(city, tmp_path):
