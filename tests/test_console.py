@@ -78,7 +78,7 @@ USAGE_ERRORS = [
     (["overdue", "--days", "0"], "--days 不能小于 1（给的是 0）"),
     (["overdue", "--days", "五"], "--days 应为整数，而不是「五」"),
     (["history", "abc"], "预警编号 应为整数，而不是「abc」"),
-    (["sample", "--out", "x", "--households", "2"], "--households 不能小于 3（给的是 2）"),
+    (["sample", "--out", "x", "--households", "2"], "--households 不能小于 4（给的是 2）"),
     (["alerts", "--db"], "选项 --db 后面缺少值"),
     (["scan", "--dry-run=yes"], "选项 --dry-run 不需要值"),
     (["scan", "extra"], "多余的参数：extra"),
