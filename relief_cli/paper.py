@@ -28,9 +28,9 @@ CELL_PAD_PT = 5.0  # vertical room a cell keeps above and below its text
 
 A4_PORTRAIT = (595.3, 841.9)
 A4_LANDSCAPE = (841.9, 595.3)
-MARGIN_IN = {"left": 0.5, "right": 0.5, "top": 0.45, "bottom": 0.6, "header": 0.2, "footer": 0.25}
+MARGIN_IN = {"left": 0.5, "right": 0.5, "top": 0.4, "bottom": 0.55, "header": 0.2, "footer": 0.2}
 # Room kept free on each page beyond the margins, against rounding in the three programs.
-SAFETY_PT = 24.0
+SAFETY_PT = 16.0
 
 THIN = Side(style="thin", color="000000")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)

@@ -1,10 +1,9 @@
 """The report workbook: the funnel on one A4 landscape page, ready for the monthly briefing.
 
-Top: two charts side by side (the whole funnel 推送 → 已走访 → 纳入救助, and the same per
-group); below: the table, percentages stored as numbers with a % format. Up to
-CHART_GROUPS groups the page is one; a longer table (a city by community) continues on
-further pages with its header repeated, and the per-group chart shows the groups with
-the most alerts.
+Left: the table, percentages stored as numbers with a % format. Right: two charts one above
+the other (the whole funnel 推送 → 已走访 → 纳入救助, and the same per group). Up to about
+20 groups the page is one; a longer table (a city by community) continues on further pages
+with its header repeated, and the per-group chart shows the groups with the most alerts.
 """
 
 from __future__ import annotations
@@ -20,9 +19,12 @@ from .xlsx import save_private
 
 COLUMNS = [("推送预警", "raised"), ("已走访", "visited"), ("纳入救助", "added"), ("纳入救助对象数", "subjects_added"),
            ("转化率", "conversion"), ("精确率", "precision"), ("超期率", "overdue_rate")]
-WIDTHS = [190, 65, 65, 65, 100, 95, 95, 95]  # 770 points, A4 landscape; the charts split it at column E
+# The table's columns (points), then a gap and the column the charts stand in: 770 in all, A4 landscape.
+WIDTHS = [164, 52, 46, 52, 56, 48, 48, 48, 10, 246]
+TABLE_COLUMNS = 8
 CHART_GROUPS = 12
-CHART_ROWS, CHART_ROW_PT = 11, 19.0  # the rows the charts stand on: 209 points, 7.4 cm
+FUNNEL_CM, GROUPS_CM = 5.6, 9.6  # with the gap between them: 15.5 cm, the page's height below the title
+ONE_PAGE_ROWS = 20
 FUNNEL_STEPS = ["推送预警", "已走访", "纳入救助"]
 HEADER_FILL = "D9D9D9"
 
@@ -38,23 +40,22 @@ def build_report_workbook(report: Report) -> Workbook:
     ws = wb.active
     ws.title = "预警成效"
     paper.set_columns(ws, WIDTHS)
-    cols = len(WIDTHS)
+    cols = TABLE_COLUMNS
     label = GROUP_LABEL[report.by]
     title = f"预警成效（{report.date_from} 至 {report.date_to}，按{label}）"
     paper.put(ws, 1, 1, title, size=paper.TITLE_PT, bold=True, align="center", border=False)
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=cols)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(WIDTHS))
     ws.row_dimensions[1].height = paper.row_height(1, paper.TITLE_PT)
     note = "转化率 = 纳入救助 ÷ 推送预警；精确率 = 纳入救助 ÷ 已走访；超期率 = 超过时限才走访或仍未走访 ÷ 推送预警"
     paper.put(ws, 2, 1, note, border=False)
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=cols)
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(WIDTHS))
     ws.row_dimensions[2].height = paper.row_height(1)
-    for r in range(3, 3 + CHART_ROWS):
-        ws.row_dimensions[r].height = CHART_ROW_PT
-    head = 3 + CHART_ROWS
+    head = 3
     fill = PatternFill("solid", fgColor=HEADER_FILL)
-    for j, text in enumerate([label, *(c for c, _ in COLUMNS)], start=1):
+    titles = [label, *(c for c, _ in COLUMNS)]
+    for j, text in enumerate(titles, start=1):
         paper.put(ws, head, j, text, bold=True, align="center", border=True).fill = fill
-    ws.row_dimensions[head].height = paper.row_height(1)
+    ws.row_dimensions[head].height = paper.row_height(max(paper.line_count(t, w) for t, w in zip(titles, WIDTHS)))
     groups = report.rows
     if len(groups) > CHART_GROUPS:  # a long table: the groups with the most alerts first, as in the chart
         groups = sorted(groups, key=lambda g: (-g.raised, g.group))
@@ -70,13 +71,21 @@ def build_report_workbook(report: Report) -> Workbook:
                 cell.number_format = "0.0%"
         ws.row_dimensions[i].height = paper.row_height(lines)
     last = head + len(rows)
-    _funnel_chart(ws, last)
+    _funnel_chart(ws, last, head)
     if groups:
         _group_chart(ws, report, head)
     paper.page_setup(ws, landscape=True, footer_left=title, title_rows=None)
-    if len(rows) > CHART_GROUPS + 1:
+    if len(rows) > ONE_PAGE_ROWS:
         ws.print_title_rows = f"{head}:{head}"
-    paper.print_area(ws, cols, last)
+    # The print area reaches down past the charts, which stand beside the table
+    below = last
+    charts_pt = (FUNNEL_CM + GROUPS_CM + 0.3) * 28.35
+    run = sum(ws.row_dimensions[r].height for r in range(head, last + 1))
+    while run < charts_pt:
+        below += 1
+        ws.row_dimensions[below].height = paper.row_height(1)
+        run += paper.row_height(1)
+    paper.print_area(ws, len(WIDTHS), below)
     return wb
 
 
@@ -98,11 +107,10 @@ def _style(chart: Any, title: str) -> None:
     for axis in (chart.x_axis, chart.y_axis):
         axis.delete = False
         axis.txPr = _text(paper.SMALL_PT)
-    chart.height = CHART_ROWS * CHART_ROW_PT / 28.35 - 0.2
-    chart.width = sum(WIDTHS) / 2 / 28.35 - 0.3
+    chart.width = WIDTHS[-1] / 28.35 - 0.1
 
 
-def _funnel_chart(ws: Any, total_row: int) -> None:
+def _funnel_chart(ws: Any, total_row: int, head: int) -> None:
     """推送 → 已走访 → 纳入救助 for the whole period: three bars, largest on top, with their counts."""
     from openpyxl.chart import BarChart, Reference
     from openpyxl.chart.label import DataLabelList
@@ -112,7 +120,7 @@ def _funnel_chart(ws: Any, total_row: int) -> None:
     chart.legend = None
     chart.varyColors = False
     data = Reference(ws, min_col=2, max_col=4, min_row=total_row, max_row=total_row)
-    cats = Reference(ws, min_col=2, max_col=4, min_row=3 + CHART_ROWS, max_row=3 + CHART_ROWS)
+    cats = Reference(ws, min_col=2, max_col=4, min_row=head, max_row=head)
     chart.add_data(data, from_rows=True, titles_from_data=False)
     chart.set_categories(cats)
     chart.x_axis.scaling.orientation = "maxMin"  # 推送 on top, as a funnel reads
@@ -120,8 +128,9 @@ def _funnel_chart(ws: Any, total_row: int) -> None:
                                      showPercent=False)
     chart.dataLabels.txPr = _text(paper.SMALL_PT)
     chart.gapWidth = 40
-    _style(chart, "预警漏斗：推送 → 已走访 → 纳入救助")
-    ws.add_chart(chart, "A3")
+    _style(chart, "漏斗：推送 → 已走访 → 纳入救助")
+    chart.height = FUNNEL_CM
+    ws.add_chart(chart, f"{_chart_column()}3")
 
 
 def _group_chart(ws: Any, report: Report, head: int) -> None:
@@ -145,4 +154,21 @@ def _group_chart(ws: Any, report: Report, head: int) -> None:
     label = GROUP_LABEL[report.by]
     more = f"（推送最多的 {shown} 个）" if len(report.rows) > shown else ""
     _style(chart, f"按{label}{more}")
-    ws.add_chart(chart, "E3")  # columns A–D are half the page
+    chart.height = GROUPS_CM
+    anchor = _anchor_below(ws, 3, FUNNEL_CM + 0.3)
+    ws.add_chart(chart, f"{_chart_column()}{anchor}")
+
+
+def _chart_column() -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(len(WIDTHS))
+
+
+def _anchor_below(ws: Any, first: int, cm: float) -> int:
+    """The row that starts `cm` below the top of row `first` (charts are anchored to cells)."""
+    row, run = first, 0.0
+    while run < cm * 28.35:
+        run += ws.row_dimensions[row].height or paper.row_height(1)
+        row += 1
+    return row

@@ -42,6 +42,7 @@ FORM_WIDTHS = [56, 64, 120, 76, 40, 60, 107]
 MEMBER_COLUMNS = ["姓名", "与户主关系", "身份证号", "救助类别", "年龄", "残疾", "备注"]
 BOX_MIN_PT = 60.0  # a 五问 answer box: 2.1 cm, three handwritten lines
 REASON_MAX_LINES = 4
+MEMBERS_KEPT = 6
 QUESTION_SPAN = 3  # the question and its prompt take the first three columns, the box the rest
 
 URGENT_FILL = {OVERDUE: PatternFill("solid", fgColor="F8CBAD"), DUE_SOON: PatternFill("solid", fgColor="FFE699")}
@@ -178,15 +179,8 @@ def _form(ws: Any, top: int, checklist: Checklist, gl: GridList, hh: Household, 
         elif kind == "member":
             for j, value in enumerate(payload, start=1):
                 paper.put(ws, row, j, value, align="center" if j in (2, 4, 5, 6) else "left")
-        elif kind == "reason_head":
-            paper.put(ws, row, 1, "原因", bold=True, align="center")
-            paper.put(ws, row, 2, "依据", bold=True, span=cols - 2, align="center")
-            paper.put(ws, row, cols, "预警编号", bold=True, align="center")
         elif kind == "reason":
-            kind_text, detail, alert = payload
-            paper.put(ws, row, 1, kind_text, align="center")
-            paper.put(ws, row, 2, detail, span=cols - 2)
-            paper.put(ws, row, cols, alert, align="center")
+            paper.put(ws, row, 1, _reason_text(*payload), span=cols)
         elif kind == "question":
             paper.put(ws, row, 1, payload, span=QUESTION_SPAN, vertical="top")
             paper.put(ws, row, QUESTION_SPAN + 1, None, span=cols - QUESTION_SPAN)
@@ -220,12 +214,10 @@ def _form_parts(checklist: Checklist, gl: GridList, hh: Household, outcomes: tup
         cells = [m.name, m.relation, m.id_no, m.category or "—", m.age, m.disability or "—", note]
         lines = max(paper.line_count(None if v is None else str(v), w) for v, w in zip(cells, FORM_WIDTHS))
         parts.append(("member", cells, h(lines)))
-    parts.append(("section", "走访原因", h(1)))
-    parts.append(("reason_head", None, h(1)))
-    detail_w = sum(FORM_WIDTHS[1:-1])
+    parts.append(("section", "走访原因及依据", h(1)))
     for r in hh.reasons:
-        lines = paper.line_count(r.detail, detail_w)
-        parts.append(("reason", (r.kind, r.detail, r.alert_id or "—"), h(lines)))
+        payload = (r.kind, r.detail, r.alert_id)
+        parts.append(("reason", payload, h(paper.line_count(_reason_text(*payload), full))))
     parts.append(("section", "五问（逐项询问，把情况写在右边的框里）", h(1)))
     ask_w = sum(FORM_WIDTHS[:QUESTION_SPAN])
     for i, q in enumerate(hh.questions or checklist.questions, start=1):
@@ -238,21 +230,44 @@ def _form_parts(checklist: Checklist, gl: GridList, hh: Household, outcomes: tup
 
 
 def _fit(parts: list[Part], room: float) -> list[Part]:
-    """A form taller than the page is made to fit, step by step until it does: long reasons cut to
-    four lines, long prompts cut to what their answer box holds, the last members summed up in
-    one line (the whole household is in relief household), reasons cut to two lines. The answer
-    boxes keep their height, being what the page is for."""
+    """A form taller than the page is made to fit, step by step until it does: reasons cut to four
+    lines, prompts cut to what their answer box holds, reasons cut to two lines, members past the
+    sixth summed up in one line (the whole household is in relief household), reasons cut to one
+    line, members past the head summed up. The answer boxes keep their height, being what the
+    page is for; a reason keeps its alert number."""
     def total() -> float:
         return sum(p[2] for p in parts)
 
-    detail_w, ask_w = sum(FORM_WIDTHS[1:-1]), sum(FORM_WIDTHS[:QUESTION_SPAN])
+    full, ask_w = sum(FORM_WIDTHS), sum(FORM_WIDTHS[:QUESTION_SPAN])
     box_lines = int((BOX_MIN_PT - paper.CELL_PAD_PT) // (paper.BODY_PT * paper.LINE_FACTOR))
+
+    whole = [p[1] for p in parts if p[0] == "reason"]  # before any cut; reasons keep their order
+
+    def cut(payload: tuple[str, str, int | None], lines: int) -> tuple[str, str, int | None]:
+        reason, detail, alert = payload
+        if paper.line_count(_reason_text(*payload), full) <= lines:
+            return payload
+        while detail and paper.line_count(_reason_text(reason, detail + "…", alert), full) > lines:
+            detail = detail[:-1]
+        return reason, detail + "…", alert
 
     def clip_reasons(lines: int) -> None:
         for i, (kind, payload, height) in enumerate(parts):
             if kind == "reason" and height > paper.row_height(lines):
-                text = _clip(payload[1], detail_w, lines)
-                parts[i] = (kind, (payload[0], text, payload[2]), paper.row_height(paper.line_count(text, detail_w)))
+                parts[i] = (kind, cut(payload, lines), paper.row_height(lines))
+
+    def regrow() -> None:
+        """Room left after the cuts goes back to the reasons, first ones first, a line at a time."""
+        for lines in (2, 3, REASON_MAX_LINES):
+            reasons = [i for i, p in enumerate(parts) if p[0] == "reason"]
+            for i, original in zip(reasons, whole):
+                kind, payload, height = parts[i]
+                if height >= paper.row_height(lines):
+                    continue
+                longer = cut(original, lines)
+                taller = paper.row_height(paper.line_count(_reason_text(*longer), full))
+                if taller > height and total() - height + taller <= room:
+                    parts[i] = (kind, longer, taller)
 
     def clip_prompts() -> None:
         for i, (kind, payload, height) in enumerate(parts):
@@ -260,10 +275,10 @@ def _fit(parts: list[Part], room: float) -> list[Part]:
                 title, prompt = payload.split("\n", 1)
                 parts[i] = (kind, f"{title}\n{_clip(prompt, ask_w, box_lines - 1)}", BOX_MIN_PT)
 
-    def drop_members() -> None:
+    def drop_members(keep: int) -> None:
         members = [i for i, p in enumerate(parts) if p[0] == "member"]
         dropped = 0
-        while total() > room and len(members) > 1:
+        while total() > room and len(members) > keep:
             parts.pop(members.pop())
             dropped += 1
             summary = ("field", f"另有 {dropped} 名成员未列出，详见 relief household 一户一档", paper.row_height(1))
@@ -272,11 +287,18 @@ def _fit(parts: list[Part], room: float) -> list[Part]:
             else:
                 parts[members[-1] + 1] = summary
 
-    for step in (lambda: clip_reasons(REASON_MAX_LINES), clip_prompts, drop_members, lambda: clip_reasons(2)):
+    steps = (lambda: clip_reasons(REASON_MAX_LINES), clip_prompts, lambda: clip_reasons(2), lambda: drop_members(MEMBERS_KEPT),
+             lambda: clip_reasons(1), lambda: drop_members(1))
+    for step in steps:
         if total() <= room:
             break
         step()
+    regrow()
     return parts
+
+
+def _reason_text(kind: str, detail: str, alert_id: int | None) -> str:
+    return f"【{kind}】{detail}" + (f"（预警编号 {alert_id}）" if alert_id else "")
 
 
 def _clip(text: str, width: float, lines: int) -> str:
