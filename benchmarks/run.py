@@ -152,6 +152,12 @@ def run(args: argparse.Namespace) -> list[Step]:
     steps.append(Step("relief checklist --community 金口岭", seconds, None, rss, "≤ 1 s"))
     seconds, rss, _ = relief("report", "--db", db, "--to", LATE, "--format", "json", work=work)
     steps.append(Step("relief report", seconds, None, rss, "≤ 1 s"))
+    seconds, rss, out = relief("checklist", "--all", "--out", work / "checklists", "--db", db, "--as-of", AS_OF,
+                               "--format", "json", work=work)
+    batch = json.loads(out)
+    steps.append(Step("relief checklist --all（全市每个社区一个可打印工作簿）", seconds, None, rss, "几分钟内",
+                      f"{batch['communities']} 个社区、{batch['grids']:,} 个网格、{batch['households']:,} 户、"
+                      f"{len(batch['files'])} 个文件、{sum(f['pages'] for f in batch['files']):,} 页"))
     best = min(relief("--help", work=work)[0] for _ in range(3))
     steps.append(Step("relief --help（启动）", best, None, None, "≤ 0.5 s"))
 

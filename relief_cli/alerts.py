@@ -31,7 +31,7 @@ ALERT_SELECT = """
 SELECT a.id, a.rule_id AS rule, a.rule_name, a.family, a.severity, a.suggests, a.subject,
        COALESCE(a.id_no, hd.id_no) AS id_no,
        COALESCE(p.name, hd.name) AS name,
-       a.hukou_no, a.district, a.town, a.community, a.grid, a.worker, a.worker_phone,
+       a.hukou_no, COALESCE(p.address, hd.address) AS address, a.district, a.town, a.community, a.grid, a.worker, a.worker_phone,
        a.raised_on, a.due_on, a.status, a.evidence, a.outcome{refs}
 FROM alerts a
 LEFT JOIN src_population p ON a.subject = 'person' AND p.id_no = a.subject_key
@@ -121,6 +121,8 @@ def alert_record(row: dict[str, Any], masker: Masker) -> dict[str, Any]:
     row["id_no"] = masker.id_no(row["id_no"])
     row["name"] = masker.name(row["name"])
     row["worker_phone"] = masker.phone(row["worker_phone"])
+    if not masker.show_pii:  # where a person lives goes out only with --show-pii (the checklists aside)
+        row["address"] = None
     if "refs" in row:
         row["refs"] = json.loads(row["refs"] or "[]")
     row["outcome"] = json.loads(row["outcome"]) if row["outcome"] else None

@@ -10,17 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .privacy import Masker
 from .store import Store, read_table
+from .values import id_birth_date
 from .scan import ensure_calendar, workdays_after
 from .workdays import WorkCalendar
 
 NEW_APPLICATION, ADJUSTMENT, HARDSHIP = "新申请", "动态调整", "突发困难"
 KIND_ORDER = {HARDSHIP: 0, NEW_APPLICATION: 1, ADJUSTMENT: 2}
 NO_GRID = "（未划分网格）"
+OVERDUE, DUE_SOON = "已超期", "即将到期"
 
 
 class CommunityNotFound(Exception):
@@ -43,6 +46,17 @@ class Question:
 
 
 @dataclass
+class Member:
+    name: str | None
+    relation: str | None
+    id_no: str | None
+    category: str | None  # the member's own active roster row; never inherited from the household
+    age: int | None
+    disability: str | None
+    died_on: str | None = None
+
+
+@dataclass
 class Household:
     hukou_no: str
     head_name: str | None
@@ -51,6 +65,10 @@ class Household:
     due_on: str | None
     reasons: list[Reason] = field(default_factory=list)
     questions: list[Question] = field(default_factory=list)
+    phone: str | None = None
+    members: list[Member] = field(default_factory=list)
+    # OVERDUE when the due date has passed, DUE_SOON when it is within checklist.due_soon_working_days
+    urgency: str | None = None
 
 
 @dataclass
@@ -67,6 +85,8 @@ class Checklist:
     as_of: str
     grids: list[GridList]
     questions: list[Question]
+    district: str | None = None
+    town: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,6 +166,39 @@ ORDER BY r.hukou_no
 """
 
 
+MEMBERS_SQL = """
+WITH listed AS (SELECT value AS hukou_no FROM json_each(:households)),
+members AS (
+    SELECT p.hukou_no, p.id_no, p.name, p.relation, p.phone, p._id
+    FROM {population} p JOIN listed l ON l.hukou_no = p.hukou_no
+),
+own AS (
+    SELECT a.id_no, MIN(c.rank) AS rank
+    FROM {assistance} a JOIN _cat c ON c.name = a.category
+    WHERE a.id_no IN (SELECT id_no FROM members)
+      AND (a.status IS NULL OR a.status NOT IN (SELECT value FROM json_each(:inactive)))
+    GROUP BY a.id_no
+),
+disabled AS (
+    SELECT id_no, disability_type, grade FROM (
+        SELECT id_no, disability_type, grade,
+               ROW_NUMBER() OVER (PARTITION BY id_no ORDER BY issue_date DESC, _id DESC) AS n
+        FROM {disability} WHERE id_no IN (SELECT id_no FROM members))
+    WHERE n = 1
+),
+died AS (
+    SELECT id_no, MIN(death_date) AS death_date FROM {deaths}
+    WHERE id_no IN (SELECT id_no FROM members) AND death_date <= :as_of GROUP BY id_no
+)
+SELECT m.hukou_no, m.name, m.relation, m.id_no, m.phone, c.name, d.disability_type, d.grade, x.death_date
+FROM members m
+LEFT JOIN own o ON o.id_no = m.id_no LEFT JOIN _cat c ON c.rank = o.rank
+LEFT JOIN disabled d ON d.id_no = m.id_no
+LEFT JOIN died x ON x.id_no = m.id_no
+ORDER BY m.hukou_no, (m.relation = '户主') DESC, m._id
+"""
+
+
 def build_checklist(
     store: Store, community: str, as_of: dt.date, *, grid: str | None = None, masker: Masker = Masker()
 ) -> Checklist:
@@ -156,7 +209,8 @@ def build_checklist(
     conn.execute("DELETE FROM _cat")
     conn.executemany("INSERT INTO _cat VALUES (?, ?)", [(c.name, i) for i, c in enumerate(settings.categories)])
     store.valid_views(as_of.isoformat())  # the lists as they stood on the checklist's date
-    tables = {s: read_table(store.config, s) for s in ("population", "assistance", "applications", "adjustments")}
+    tables = {s: read_table(store.config, s)
+              for s in ("population", "assistance", "applications", "adjustments", "disability", "deaths")}
     rows = conn.execute(
         HOUSEHOLD_SQL.format(**tables),
         {
@@ -170,8 +224,10 @@ def build_checklist(
     ).fetchall()
     ensure_calendar(store, as_of)
     grids: dict[str, GridList] = {}
-    for g, worker, phone in conn.execute(
-        f"SELECT grid, worker, worker_phone FROM {read_table(store.config, 'grids')} WHERE community = ? ORDER BY grid", (name,)
+    district = town = None
+    for g, worker, phone, district, town in conn.execute(
+        f"SELECT grid, worker, worker_phone, district, town FROM {read_table(store.config, 'grids')} "
+        "WHERE community = ? ORDER BY grid", (name,)
     ):
         grids[g] = GridList(g, worker, masker.phone(phone))
     households: dict[str, Household] = {}
@@ -194,12 +250,62 @@ def build_checklist(
     for hh in households.values():
         hh.reasons.sort(key=lambda r: (KIND_ORDER[r.kind], r.alert_id or 0))
         hh.questions = tailored_questions(store, {r.rule for r in hh.reasons if r.rule})
+    _add_members(store, households, tables, as_of, masker)
+    _mark_urgency(store, households.values(), as_of)
     result = [gl for gl in grids.values() if grid is None or grid in gl.grid]
     if not result and grid is not None:
         raise CommunityNotFound(f"{name}没有名称含「{grid}」的网格，该社区的网格有：{'、'.join(grids) or '（无）'}")
     for gl in result:
         gl.households.sort(key=lambda h: (h.due_on or "", h.hukou_no))
-    return Checklist(name, as_of.isoformat(), result, tailored_questions(store, set()))
+    return Checklist(name, as_of.isoformat(), result, tailored_questions(store, set()), district, town)
+
+
+def _add_members(store: Store, households: dict[str, Household], tables: dict[str, str], as_of: dt.date,
+                 masker: Masker) -> None:
+    """Each listed household's members (the head first), and the household's phone: the head's,
+    else the first member's that has one. Names stay readable (a grid worker asks for the person);
+    ID numbers and phones are masked unless --show-pii."""
+    settings = store.config.settings
+    rows = store.conn.execute(MEMBERS_SQL.format(**tables), {
+        "households": json.dumps(list(households), ensure_ascii=False), "as_of": as_of.isoformat(),
+        "inactive": json.dumps(list(settings.inactive_statuses), ensure_ascii=False),
+    })
+    for hukou, name, relation, id_no, phone, category, dis_type, grade, died_on in rows:
+        hh = households[hukou]
+        if hh.phone is None and phone:
+            hh.phone = masker.phone(phone)
+        disability = "".join(filter(None, (dis_type, _grade(grade)))) or None
+        hh.members.append(Member(name, relation, masker.id_no(id_no), category, _age(id_no, as_of), disability, died_on))
+
+
+def _grade(grade: Any) -> str | None:
+    """Disability grades are numbers 1–4 in the federation's exports: 二级, as on the certificate."""
+    if grade is None or grade == "":
+        return None
+    if isinstance(grade, int) and 1 <= grade <= 4:
+        return "一二三四"[grade - 1] + "级"
+    return str(grade)
+
+
+def _age(id_no: str | None, as_of: dt.date) -> int | None:
+    try:
+        born = id_birth_date(id_no) if id_no else None
+    except ValueError:
+        return None
+    if born is None:
+        return None
+    return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
+
+
+def _mark_urgency(store: Store, households: Any, as_of: dt.date) -> None:
+    """已超期: the due date has passed; 即将到期: due within checklist.due_soon_working_days working days."""
+    soon = store.config.settings.checklist.due_soon_working_days
+    limit = workdays_after(store, as_of.isoformat(), soon) or as_of.isoformat()
+    for hh in households:
+        if hh.due_on and hh.due_on < as_of.isoformat():
+            hh.urgency = OVERDUE
+        elif hh.due_on and hh.due_on <= limit:
+            hh.urgency = DUE_SOON
 
 
 def tailored_questions(store: Store, rules: set[str]) -> list[Question]:
@@ -209,3 +315,36 @@ def tailored_questions(store: Store, rules: set[str]) -> list[Question]:
         prompts = [q.tailored[r] for r in sorted(rules) if r in q.tailored]
         out.append(Question(q.id, q.title, " ".join(prompts) if prompts else q.prompt))
     return out
+
+
+def pick_area(store: Store, column: str, given: str | None) -> str | None:
+    """A district or town named in part, as communities are; None when not given."""
+    if given is None:
+        return None
+    names = [r[0] for r in store.conn.execute(
+        f"SELECT DISTINCT {column} FROM {read_table(store.config, 'grids')} WHERE {column} IS NOT NULL ORDER BY 1")]
+    if given in names:
+        return given
+    matches = [n for n in names if given in n]
+    if len(matches) == 1:
+        return matches[0]
+    label = {"district": "区县", "town": "乡镇（街道）"}[column]
+    if matches:
+        raise CommunityNotFound(f"「{given}」匹配到多个{label}：{'、'.join(matches)}，请写得更完整")
+    raise CommunityNotFound(f"找不到{label}「{given}」，网格数据中的{label}有：{'、'.join(names) or '（无）'}")
+
+
+def all_checklists(store: Store, as_of: dt.date, *, district: str | None = None, town: str | None = None,
+                   masker: Masker = Masker()) -> Iterator[Checklist]:
+    """The checklist of every community with grids (in the district or town if given), one at a time."""
+    store.valid_views(as_of.isoformat())
+    district, town = pick_area(store, "district", district), pick_area(store, "town", town)
+    communities = [r[0] for r in store.conn.execute(
+        f"SELECT DISTINCT community FROM {read_table(store.config, 'grids')} "
+        "WHERE (:district IS NULL OR district = :district) AND (:town IS NULL OR town = :town) "
+        "AND community IS NOT NULL ORDER BY district, town, community",
+        {"district": district, "town": town})]
+    if not communities:
+        raise CommunityNotFound(f"{district or ''}{town or ''}没有划分网格的社区（村）")
+    for name in communities:
+        yield build_checklist(store, name, as_of, masker=masker)

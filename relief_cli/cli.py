@@ -459,7 +459,7 @@ def overdue_cmd(
     allow_future: FutureOpt = False,
     community: Annotated[Optional[str], typer.Option("--community", metavar="社区", help="只看这个社区（村），可只写一部分。")] = None,
     fmt: FmtOpt = "table",
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出工作簿，每个乡镇（街道）一张表，便于下发。")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出工作簿，每个乡镇（街道）一张表（A4 横向），便于下发；加 --show-pii 带户号和住址。")] = None,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -467,7 +467,7 @@ def overdue_cmd(
     from .alerts import AlertFilter, check_filter
     from .overdue import overdue
     from .privacy import Masker
-    from .render import out, overdue_table, print_json, write_overdue_xlsx
+    from .render import out, overdue_table, print_json
 
     with _errors(verbose):
         fmt = _choice(fmt, "--format", FORMATS)
@@ -487,8 +487,11 @@ def overdue_cmd(
         else:
             out.print(overdue_table(result))
         if xlsx is not None:
-            write_overdue_xlsx(xlsx, result)
-            out.print(f"已导出 {len(result.alerts)} 条超期预警到 {xlsx}")
+            from .overdue_sheet import write_overdue_xlsx
+
+            write_overdue_xlsx(xlsx, result, show_pii)
+            out.print(f"已导出 {len(result.alerts)} 条超期预警到 {xlsx}（每个乡镇一张表，A4 横向）"
+                      + ("" if show_pii else "；要带户号和住址下发，请加 --show-pii"))
 
 
 @command("outcome")
@@ -591,11 +594,12 @@ def report_cmd(
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     fmt: FmtOpt = "table",
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出含图表的工作簿，可直接用于月报。")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出含图表的工作簿（一页 A4），可直接用于月报。")] = None,
+    pdf: Annotated[Optional[Path], typer.Option("--pdf", metavar="文件.pdf", help="另存为 PDF（需要安装 LibreOffice）。")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """预警成效月报：推送 → 走访 → 纳入救助，转化率、精确率和超期率。"""
-    from .render import out, print_json, report_table, write_report_xlsx
+    from .render import out, print_json, report_table
     from .report import funnel
 
     with _errors(verbose):
@@ -606,6 +610,10 @@ def report_cmd(
         if start > end:
             raise UsageProblem("--from 不能晚于 --to")
         _output(xlsx)
+        if pdf is not None:
+            from .privacy import check_output
+
+            check_output(pdf, ".pdf")
         store = _open_store(db, rules, announce=True)
         _warn_unknown_years(store, end)
         result = funnel(store, start, end, by)
@@ -613,54 +621,121 @@ def report_cmd(
             print_json(result.as_dict())
         else:
             out.print(report_table(result))
+        written = ";".join(str(p) for p in (xlsx, pdf) if p is not None)
+        if written:
+            store.audit("report", {"from": result.date_from, "to": result.date_to, "by": by}, len(result.rows), False, written)
+            from .report_sheet import write_report_xlsx
         if xlsx is not None:
-            store.audit("report", {"from": result.date_from, "to": result.date_to, "by": by}, len(result.rows), False, str(xlsx))
             write_report_xlsx(xlsx, result)
-            out.print(f"已导出到 {xlsx}")
+            out.print(f"已导出到 {xlsx}（表格和图表在一页 A4 横向纸上）")
+        if pdf is not None:
+            from .pdf import write_pdf
+
+            write_pdf(pdf, lambda path: write_report_xlsx(path, result))
+            out.print(f"已生成 PDF：{pdf}")
 
 
 @command("checklist")
 def checklist_cmd(
-    community: Annotated[str, typer.Option("--community", metavar="社区", help="社区（村）名称，可只写一部分，如 金口岭。", show_default=False)],
+    community: Annotated[Optional[str], typer.Option("--community", metavar="社区", help="社区（村）名称，可只写一部分，如 金口岭。",
+                                                     show_default=False)] = None,
     grid: Annotated[Optional[str], typer.Option("--grid", metavar="网格", help="只列这个网格（可只写一部分）。")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="批量：每个社区（村）一个工作簿，写到 --out 文件夹。")] = False,
+    district: Annotated[Optional[str], typer.Option("--district", metavar="区县", help="与 --all 同用：只要这个区县。")] = None,
+    town: Annotated[Optional[str], typer.Option("--town", metavar="乡镇", help="与 --all 同用：只要这个乡镇（街道）。")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="文件夹", help="与 --all 同用：工作簿写到这个文件夹。")] = None,
+    by_worker: Annotated[bool, typer.Option("--by-worker", help="与 --all 同用：每个网格员一个工作簿。")] = False,
     db: DbOpt = Path("relief.db"),
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
     allow_future: FutureOpt = False,
     fmt: FmtOpt = "table",
-    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出可打印、可回收导入的走访清单工作簿。")] = None,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx",
+                                                 help="导出可打印的走访清单工作簿（户清单、入户走访记录表，以及可导回的结果录入表）。")] = None,
+    pdf: Annotated[Optional[Path], typer.Option("--pdf", metavar="文件.pdf", help="另存为 PDF（需要安装 LibreOffice）。")] = None,
     show_pii: ShowPiiOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """三必访 / 五问 走访清单：按网格列出要走访的户、原因、期限和五问。"""
-    from .checklist import CommunityNotFound, build_checklist
-    from .privacy import Masker
-    from .render import checklist_tables, out, print_json
-
+    """三必访 / 五问 走访清单：按网格列出要走访的户、原因、期限和五问；可打印、可批量。"""
     with _errors(verbose):
         fmt = _choice(fmt, "--format", FORMATS)
         day = _as_of(as_of, allow_future=allow_future)
-        _output(xlsx)
-        store = _open_store(db, rules, announce=True)
-        _warn_unknown_years(store, day, _horizon(day))
-        try:
-            result = build_checklist(store, community, day, grid=grid, masker=Masker(show_pii))
-        except CommunityNotFound as e:
-            raise DataProblem(str(e)) from None
-        households = sum(len(g.households) for g in result.grids)
-        if show_pii or xlsx is not None or fmt == "json":
-            store.audit("checklist", {"community": result.community, "grid": grid, "format": fmt}, households,
-                        show_pii, str(xlsx) if xlsx else None)
-        if fmt == "json":
-            print_json(result.as_dict())
-        else:
-            for renderable in checklist_tables(result):
-                out.print(renderable)
-        if xlsx is not None:
-            from .visit_sheet import write_visit_workbook  # openpyxl loads only when a workbook is written
+        if all_:
+            if community or grid or xlsx or pdf:
+                raise UsageProblem("--all 与 --community、--grid、--xlsx、--pdf 不能同用")
+            if out_dir is None:
+                raise UsageProblem("--all 需要用 --out 指定输出文件夹")
+            _checklists_all(db, rules, day, district, town, out_dir, by_worker, fmt, show_pii)
+            return
+        if community is None:
+            raise UsageProblem("请用 --community 指定社区（村），或用 --all 批量生成")
+        if district or town or out_dir or by_worker:
+            raise UsageProblem("--district、--town、--out、--by-worker 只能与 --all 同用")
+        _checklist_one(db, rules, day, community, grid, fmt, xlsx, pdf, show_pii)
 
-            write_visit_workbook(xlsx, result, store.config.settings.outcomes)
-            out.print(f"已导出走访清单 {households} 户到 {xlsx}（每个网格一张表，A4 横向打印）")
+
+def _checklist_one(db: Path, rules: Path | None, day: dt.date, community: str, grid: str | None, fmt: str,
+                   xlsx: Path | None, pdf: Path | None, show_pii: bool) -> None:
+    from .checklist import CommunityNotFound, build_checklist
+    from .privacy import Masker, check_output
+    from .render import checklist_tables, out, print_json
+
+    _output(xlsx)
+    if pdf is not None:
+        check_output(pdf, ".pdf")
+    store = _open_store(db, rules, announce=True)
+    _warn_unknown_years(store, day, _horizon(day))
+    try:
+        result = build_checklist(store, community, day, grid=grid, masker=Masker(show_pii))
+    except CommunityNotFound as e:
+        raise DataProblem(str(e)) from None
+    households = sum(len(g.households) for g in result.grids)
+    written = ";".join(str(p) for p in (xlsx, pdf) if p is not None)
+    if show_pii or written or fmt == "json":
+        store.audit("checklist", {"community": result.community, "grid": grid, "format": fmt}, households,
+                    show_pii, written or None)
+    if fmt == "json":
+        print_json(result.as_dict())
+    else:
+        for renderable in checklist_tables(result):
+            out.print(renderable)
+    if xlsx is None and pdf is None:
+        return
+    from .visit_sheet import write_visit_workbook  # openpyxl loads only when a workbook is written
+
+    outcomes = store.config.settings.outcomes
+    if xlsx is not None:
+        book = write_visit_workbook(xlsx, result, outcomes)
+        out.print(f"已导出走访清单 {households} 户到 {xlsx}：每个网格一份户清单（A4 横向）和每户一页入户走访记录表"
+                  f"（A4 纵向，共 {sum(book.pages.values())} 页），另附可导回的结果录入表")
+    if pdf is not None:
+        from .pdf import write_pdf
+
+        write_pdf(pdf, lambda path: write_visit_workbook(path, result, outcomes, entry=False))
+        out.print(f"已生成 PDF：{pdf}")
+
+
+def _checklists_all(db: Path, rules: Path | None, day: dt.date, district: str | None, town: str | None, out_dir: Path,
+                    by_worker: bool, fmt: str, show_pii: bool) -> None:
+    from .checklist import CommunityNotFound
+    from .privacy import Masker
+    from .render import batch_summary, out, print_json
+    from .visit_sheet import write_batch
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageProblem(f"--out 应为文件夹，{out_dir} 是一个文件")
+    store = _open_store(db, rules, announce=True)
+    _warn_unknown_years(store, day, _horizon(day))
+    try:
+        result = write_batch(store, day, out_dir, district=district, town=town, by_worker=by_worker, masker=Masker(show_pii))
+    except CommunityNotFound as e:
+        raise DataProblem(str(e)) from None
+    store.audit("checklist:all", {"district": district, "town": town, "by_worker": by_worker}, result.households,
+                show_pii, str(out_dir))
+    if fmt == "json":
+        print_json(result.as_dict())
+    else:
+        out.print(batch_summary(result))
 
 
 @command("rejects")

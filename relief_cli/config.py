@@ -153,6 +153,8 @@ class QuestionSpec(Strict):
 class ChecklistSpec(Strict):
     application_done_statuses: tuple[str, ...] = ()
     recent_adjustment_days: int = Field(60, ge=1, le=3660)
+    # Households due within this many working days are marked 即将到期 on the printed cover list
+    due_soon_working_days: int = Field(2, ge=0, le=30)
     questions: tuple[QuestionSpec, ...] = Field(min_length=1)
 
 

@@ -632,6 +632,21 @@ def data_batches(rows: Iterator[list[Any]], header: Header, max_rows: int | None
         yield batch, numbers
 
 
+# The printed pages of relief's own visit workbook (see visit_sheet.py): nothing in them to import.
+COVER_SHEET_SUFFIX, FORM_SHEET_SUFFIX = "·户清单", "·走访记录表"
+PRINTED_SHEET = "走访清单的打印页（户清单、走访记录表），无需导入；走访结果请填在同一工作簿中以网格命名的录入表里"
+PRINTED_TITLES = ("入户走访记录表", "三必访走访户清单")
+
+
+def _printed_sheet(sheet: Any) -> bool:
+    """A printed page of relief's visit workbook, by its sheet name or, renamed, by its title in A1:
+    its member table has the roster's columns (身份证号, 姓名, 救助类别) and must not import as one."""
+    if sheet.name.endswith((COVER_SHEET_SUFFIX, FORM_SHEET_SUFFIX)):
+        return True
+    first = next(iter(sheet.rows(stop=1)), [])
+    return bool(first) and isinstance(first[0], str) and any(t in first[0] for t in PRINTED_TITLES)
+
+
 def parse_file(path: Path, config: Config, forced: str | None, raw: bool = False) -> Iterator[SheetStart | Rows | RawRows | SheetEnd]:
     """Every sheet of the file as messages; raises FileProblem when the file cannot be read.
 
@@ -643,6 +658,9 @@ def parse_file(path: Path, config: Config, forced: str | None, raw: bool = False
     for index, sheet in enumerate(open_file(path, limits)):
         if sheet.hidden:
             yield SheetStart(index, sheet.name, None, "隐藏工作表，已跳过")
+            continue
+        if _printed_sheet(sheet):
+            yield SheetStart(index, sheet.name, None, PRINTED_SHEET)
             continue
         try:
             header = find_header(sheet.rows(stop=HEADER_SEARCH_ROWS), config, forced, sheet.first_col())

@@ -202,7 +202,6 @@ def _check_ods(path: Path, limits: Any) -> None:
     from defusedxml.ElementTree import iterparse
 
     table = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
-    text = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
     rows, sheets = 0, 0
     try:
         with zipfile.ZipFile(path) as z, z.open("content.xml") as f:

@@ -234,20 +234,6 @@ def overdue_table(result: Any) -> Table:
 OVERDUE_COLUMNS = [*ALERT_COLUMNS, ("working_days_overdue", "超期工作日")]
 
 
-def write_overdue_xlsx(path: Any, result: Any) -> None:
-    from pathlib import Path
-
-    from .xlsx import SheetSpec, write_workbook
-
-    by_town: dict[str, list[Any]] = {}
-    for g in result.groups:
-        by_town.setdefault(f"{g.district}{g.town}" if g.town != "（未分派）" else "未分派", []).extend(g.alerts)
-    header = [label for _, label in OVERDUE_COLUMNS]
-    specs = [SheetSpec(town, header, [[*_alert_cells(a), a["working_days_overdue"]] for a in alerts])
-             for town, alerts in by_town.items()]
-    write_workbook(Path(path), specs)
-
-
 REPORT_COLUMNS = ["推送预警", "已走访", "纳入救助", "纳入救助对象数", "转化率", "精确率", "超期率"]
 
 
@@ -267,26 +253,6 @@ def report_table(report: Any) -> Table:
               justify_right=set(REPORT_COLUMNS))
     t = with_caption(t, "转化率 = 纳入救助 ÷ 推送预警；精确率 = 纳入救助 ÷ 已走访；\n超期率 = 超过时限才走访或仍未走访 ÷ 推送预警")
     return t
-
-
-def write_report_xlsx(path: Any, report: Any) -> None:
-    from pathlib import Path
-
-    from openpyxl import Workbook
-
-    from .report import GROUP_LABEL
-    from .xlsx import add_bar_chart, fill_sheet, save_private
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "预警成效"
-    rows = [_report_cells(r) for r in report.rows] + [_report_cells(report.total)]
-    fill_sheet(ws, [GROUP_LABEL[report.by], *REPORT_COLUMNS], rows)
-    ws.column_dimensions["A"].width = 30
-    if report.rows:
-        add_bar_chart(ws, f"预警漏斗（{report.date_from} 至 {report.date_to}）", 1, 2, 4, 1, len(report.rows) + 1,
-                      f"A{len(rows) + 4}")
-    save_private(wb, Path(path))
 
 
 def checklist_tables(result: Any) -> list[Any]:
@@ -312,6 +278,18 @@ def _short(path: str) -> str:
     from pathlib import Path
 
     return Path(path).name
+
+
+def batch_summary(result: Any) -> Any:
+    """What relief checklist --all wrote: a line of totals, then one row per file."""
+    rows = [[_short(f.path), f.grids, f.households, f.pages] for f in result.files]
+    t = table(f"走访清单（截至 {result.as_of}）：{result.communities} 个社区（村），{result.grids} 个网格，"
+              f"{result.households} 户，{len(result.files)} 个文件", ["文件", "网格", "户数", "打印页数"], rows,
+              justify_right={"网格", "户数", "打印页数"}, whole={"文件"})
+    if result.empty:
+        shown = "、".join(result.empty[:10]) + (f" 等 {len(result.empty)} 个" if len(result.empty) > 10 else "")
+        t = with_caption(t, f"暂无需要走访的户、未生成文件的社区（村）：{shown}")
+    return t
 
 
 # -- records: data freshness, import history, 一户一档 ------------------------------------------

@@ -17,7 +17,7 @@ from .store import Store
 
 By = Literal["rule", "community", "month"]
 GROUP_EXPR: dict[str, str] = {
-    "rule": "l.rule_id || ' ' || l.rule_name",
+    "rule": "l.rule_name",
     "community": "COALESCE(l.community, '（未分派）')",
     "month": "substr(l.raised_on, 1, 7)",
 }

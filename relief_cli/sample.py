@@ -7,7 +7,8 @@ a legacy BIFF8 .xls, a GBK csv, a hidden sheet, IDs with lowercase x, full-width
 digits, apostrophes, spaces or destroyed into floats, dates and amounts written
 half a dozen ways, and a few rows an importer must reject.
 
-Three fixed households replay the stories of DESIGN §4 (see `STORIES`).
+Three fixed households replay the stories of DESIGN §4, and a fourth the household-level
+models: no member's spending crosses a threshold but the family's does (see `STORIES`).
 
 Every person is invented. IDs carry valid check digits but random birth dates and
 sequence numbers. The story people share the surnames 贾 and 甄 (the 假/真
@@ -49,6 +50,7 @@ STORIES: dict[str, str] = {
     "medical_surge": "340702900000101",
     "new_disability": "340702900000102",
     "dibao_to_tekun": "340702900000103",
+    "household_medical_surge": "340702900000104",
 }
 
 
@@ -924,6 +926,8 @@ class _City:
         n = self.households
         stories = {n // 4: self._story_medical_surge, n // 2: self._story_new_disability,
                    3 * n // 4: self._story_dibao_to_tekun}
+        # The last household, so that every household before it is the same as before this story existed.
+        stories[next(i for i in range(n - 1, -1, -1) if i not in stories)] = self._story_household_medical_surge
         ghosts = {1: "float", n // 3: "check"}
         for index in range(n):
             story = stories.get(index)
@@ -1544,3 +1548,26 @@ class _City:
         self._write_medical(son, [(d, "门诊", 15200, 9100, "铜陵市第三人民医院") for d in self._days(500, 200)],
                             clean=True)
 
+    def _story_household_medical_surge(self) -> None:
+        """金口岭社区: the parents' medical costs both rise, neither enough alone; the son's contributions stopped.
+
+        In the last 90 days the father paid 3,100 out of pocket and the mother 2,400: neither
+        reaches 5,000, but the household's 5,500 does, at many times its earlier 90-day
+        average. The son (35) has paid no contributions for the last four months and nobody
+        else in the family pays any.
+        """
+        father, mother, son, _ = self._story_household("household_medical_surge", "金口岭社区", (
+            ("户主", True, 62, "贾德明"), ("配偶", False, 60, "甄玉珍"), ("子", True, 35, "贾文斌"),
+            ("孙女", False, 8, "贾思琪"),
+        )).members
+        clinic = "金口岭社区卫生服务站"
+        self._write_medical(father, [
+            *((day, "门诊", 26000, 12000, clinic) for day in self._days(330, 210)),
+            (self.as_of - timedelta(days=58), "住院", 1_450_000, 1_140_000, "铜陵市人民医院"),
+        ], clean=True)
+        self._write_medical(mother, [
+            (self.as_of - timedelta(days=280), "门诊", 21000, 9000, clinic),
+            *((day, "门诊慢特病", 300_000, 180_000, "铜陵市立医院") for day in self._days(45, 12)),
+        ], clean=True)
+        periods = range(self.first_period, self.latest_period - 3)
+        self._write_contributions(son, [(period, 5800) for period in periods], clean=True)

@@ -16,7 +16,8 @@ from typing import Any
 from .kinds.base import RuleBase, ScanContext
 from .kinds.common import yuan
 from .status import rule_warnings
-from .store import Store, read_table
+from .values import mask_name
+from .store import Store, read_table, source_table
 from .workdays import WorkCalendar
 
 CALENDAR_YEARS_BEFORE = 3
@@ -52,6 +53,9 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
     rules = [r for r in (rules if rules is not None else store.config.rules) if r.enabled]
     conn = store.conn
     conn.create_function("yuan", 1, yuan, deterministic=True)
+    # Evidence names household members masked, as every output does; sqrt is not in every SQLite build.
+    conn.create_function("mask_name", 1, mask_name, deterministic=True)
+    conn.create_function("sqrt", 1, _sqrt, deterministic=True)
     ctx = ScanContext(as_of=as_of.isoformat(), settings=settings)
     counts: list[RuleCount] = []
     with store.transaction():
@@ -65,6 +69,7 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         )
         for rule in rules:
             _collect_hits(conn, rule, ctx)
+        _hits_of_the_dead_go_to_the_household(conn, ctx)
         for rule in rules:
             hits, stored = conn.execute(
                 "SELECT (SELECT count(*) FROM _hits WHERE rule_id = :r), (SELECT count(*) FROM alerts WHERE rule_id = :r)",
@@ -77,6 +82,10 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         if dry_run:
             raise _RollBack(ScanResult(as_of, True, counts, unassigned, warnings))
     return ScanResult(as_of, False, counts, unassigned, warnings)
+
+
+def _sqrt(x: float | None) -> float | None:
+    return None if x is None or x < 0 else x ** 0.5
 
 
 class _RollBack(Exception):
@@ -147,13 +156,17 @@ def _build_people(store: Store, ctx: ScanContext) -> None:
     )
     conn.execute("CREATE UNIQUE INDEX temp._household_pk ON _household (hukou_no)")
     # Only people with a category: everyone else is the default category, which every
-    # kind supplies with COALESCE. A person's own roster category wins over the household's.
+    # kind supplies with COALESCE. A person's own roster category wins over the household's,
+    # and a person whose own roster row has ended (停发, 退出 ...) inherits none from it.
     conn.execute(
         f"""CREATE TEMP TABLE _person AS
            SELECT r.id_no, c.name AS category FROM _roster r JOIN _cat c ON c.rank = r.rank
            UNION ALL
            SELECT p.id_no, h.category FROM _household h JOIN {ctx.table("population")} p ON p.hukou_no = h.hukou_no
-           WHERE p.id_no NOT IN (SELECT id_no FROM _roster)"""
+           WHERE p.id_no NOT IN (SELECT id_no FROM _roster)
+             AND p.id_no NOT IN (SELECT a.id_no FROM {ctx.table("assistance")} a
+                                 WHERE a.status IN (SELECT value FROM json_each(:inactive)))""",
+        params,
     )
     conn.execute("CREATE UNIQUE INDEX temp._person_pk ON _person (id_no)")
 
@@ -171,6 +184,36 @@ def _collect_hits(conn: sqlite3.Connection, rule: RuleBase, ctx: ScanContext) ->
     conn.execute(
         f"INSERT INTO _hits SELECT :rule_id, :subject, subject_key, period, evidence, refs FROM ({sql})",
         {**params, **meta},
+    )
+
+
+def _hits_of_the_dead_go_to_the_household(conn: sqlite3.Connection, ctx: ScanContext) -> None:
+    """A person who died on or before the scan date is not visited as a person: the hit goes to
+    the household, its evidence stating the death. The period gains the person's ID, so that
+    two members' hits of one rule and period stay two alerts. The household is the one the
+    person last belonged to: 户籍 often takes the dead off the population list, so the whole
+    history of the list is read, not the entries valid on the scan date."""
+    if "deaths" not in ctx.settings.sources:
+        return
+    conn.execute(
+        f"""
+        UPDATE _hits SET
+            subject = CASE WHEN x.hukou_no IS NULL THEN 'person' ELSE 'household' END,
+            subject_key = COALESCE(x.hukou_no, _hits.subject_key),
+            period = CASE WHEN x.hukou_no IS NULL OR instr(_hits.period, x.id_no) THEN _hits.period
+                          ELSE _hits.period || '|' || x.id_no END,
+            evidence = _hits.evidence || '（' || COALESCE(x.who || ' ', '此人') || '已于 ' || x.died || ' 死亡'
+                       || CASE WHEN x.hukou_no IS NULL THEN '' ELSE '，预警到户' END || '）'
+        FROM (
+            SELECT d.id_no, MIN(d.death_date) AS died, p.hukou_no,
+                   CASE WHEN p.id_no IS NOT NULL THEN COALESCE(p.relation, '成员') || ' ' || mask_name(p.name) END AS who
+            FROM {ctx.table("deaths")} d LEFT JOIN {source_table("population")} p ON p.id_no = d.id_no
+            WHERE d.death_date <= :as_of AND d.id_no IN (SELECT subject_key FROM _hits WHERE subject = 'person')
+            GROUP BY d.id_no
+        ) x
+        WHERE _hits.subject = 'person' AND _hits.subject_key = x.id_no
+        """,
+        {"as_of": ctx.as_of},
     )
 
 

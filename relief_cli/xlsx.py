@@ -207,19 +207,3 @@ def print_setup(ws: Any, header_row: int, columns: int) -> None:
     ws.print_options.gridLines = True
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.print_area = f"A1:{get_column_letter(columns)}{ws.max_row}"
-
-
-def add_bar_chart(ws: Any, title: str, categories_col: int, first_data_col: int, last_data_col: int,
-                  header_row: int, last_row: int, anchor: str) -> None:
-    """A clustered bar chart of the given columns, one cluster per row."""
-    from openpyxl.chart import BarChart, Reference
-
-    chart = BarChart()
-    chart.type = "col"
-    chart.title = title
-    chart.height, chart.width = 9, 22
-    data = Reference(ws, min_col=first_data_col, max_col=last_data_col, min_row=header_row, max_row=last_row)
-    cats = Reference(ws, min_col=categories_col, min_row=header_row + 1, max_row=last_row)
-    chart.add_data(data, titles_from_data=True)
-    chart.set_categories(cats)
-    ws.add_chart(chart, anchor)

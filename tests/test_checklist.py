@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -9,7 +10,9 @@ from relief_cli.checklist import CommunityNotFound, build_checklist
 from relief_cli.privacy import Masker
 from relief_cli.scan import scan
 from relief_cli.visit_sheet import write_visit_workbook
-from conftest import load, make_id
+from relief_cli.config import load_config
+from relief_cli.store import Store
+from conftest import ROOT, load, make_id
 
 AS_OF = dt.date(2026, 11, 20)
 P1, P2, P3, P4 = (make_id("340705", "19700101", i) for i in (61, 62, 63, 64))
@@ -62,6 +65,9 @@ def test_reasons_from_three_sources_one_household_once(city):
     assert [(r.kind, r.detail) for r in h2.reasons] == [
         ("突发困难", "年度个人自付医疗费用超阈值：2026年个人自付医疗费用 12,345 元，超过低保对象阈值 5,000 元（统计期 2026-01-01 至 2026-11-20）"),
         ("突发困难", "医疗费用骤增：近90天个人自付医疗费用 12,345 元，此前365天为 0 元（阈值 3.0 倍，且不低于 5,000 元）"),
+        # the household-level model sees the same spending: one visit, one more reason
+        ("突发困难", "家庭医疗支出骤增：全户 1 人近90天个人自付医疗费用 12,345 元，此前365天为 0 元（阈值 3.0 倍，且不低于 5,000 元）"
+                     "；各成员近90天（此前平均每90天）：户主 户** 12,345 元（0 元）"),
         ("动态调整", "2026-11-02 动态调整：减发"),
     ]
 
@@ -78,7 +84,7 @@ def test_tailored_prompts(city):
 
 def test_json_shape(city):
     data = build_checklist(city, "金口岭", AS_OF, grid="第二").as_dict()
-    assert set(data) == {"community", "as_of", "grids", "questions"}
+    assert set(data) == {"community", "district", "town", "as_of", "grids", "questions"}
     assert [g["grid"] for g in data["grids"]] == ["第二网格"]
     grid = data["grids"][0]
     assert set(grid) == {"grid", "worker", "worker_phone", "households"}
@@ -98,12 +104,26 @@ def test_community_names(city):
 def test_xlsx_sheets_print_settings_and_validation(city, tmp_path):
     cl = build_checklist(city, "金口岭", AS_OF)
     path = tmp_path / "清单.xlsx"
-    assert write_visit_workbook(path, cl, city.config.settings.outcomes) == 2
+    book = write_visit_workbook(path, cl, city.config.settings.outcomes)
+    assert (book.households, book.pages) == (2, {"第一网格": 2, "第二网格": 2})  # a cover page and one form each
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["第一网格", "第二网格"]
+    assert wb.sheetnames == ["第一网格·户清单", "第一网格·走访记录表", "第二网格·户清单", "第二网格·走访记录表",
+                             "第一网格", "第二网格"]
+    cover, forms = wb["第一网格·户清单"], wb["第一网格·走访记录表"]
+    for ws, orientation in ((cover, "landscape"), (forms, "portrait")):
+        assert ws.page_setup.orientation == orientation and int(ws.page_setup.paperSize) == 9  # A4
+        assert not ws.sheet_properties.pageSetUpPr.fitToPage and int(ws.page_setup.scale) == 100
+        assert "第 &P 页 共 &N 页" in ws.oddFooter.right.text and "网格员：网格员甲" in ws.oddFooter.left.text
+        fonts = {(c.font.name, c.font.sz) for row in ws.iter_rows() for c in row if c.value is not None}
+        assert {name for name, _ in fonts} == {"宋体"} and min(size for _, size in fonts) >= 10
+    assert cover.print_title_rows == "$1:$3"
+    assert [c.value for c in cover[3]] == ["序号", "户号", "户主", "联系电话", "住址", "类别", "走访原因", "走访期限", "提醒"]
+    assert [c.value for c in cover[4]][:5] == [1, "H1", "户主一", None, "金口岭1栋"]
+    texts = [c.value for row in forms.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "入户走访记录表" in texts and "住址：金口岭1栋" in texts
+    assert any(t.startswith("走访结果（打 √）：□ 纳入救助　□ 转办　□ 不符合条件　□ 无法联系　□ 已在保无需处理") for t in texts)
     ws = wb["第一网格"]
-    assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9  # A4
-    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
+    assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
     assert ws.print_title_rows == "$1:$3"
     header = [c.value for c in ws[3]]
     assert header[:10] == ["序号", "户号", "户主", "住址", "救助类别", "走访原因", "详情", "走访期限", "预警编号", "走访日期"]
@@ -114,6 +134,36 @@ def test_xlsx_sheets_print_settings_and_validation(city, tmp_path):
     for sheet in wb:
         for row in sheet.iter_rows():
             assert all(c.data_type != "f" for c in row)
+    printed = write_visit_workbook(tmp_path / "打印.xlsx", cl, city.config.settings.outcomes, entry=False)
+    assert printed == book and "第一网格" not in openpyxl.load_workbook(tmp_path / "打印.xlsx").sheetnames
+
+
+def test_members_phone_and_urgency(city, tmp_path):
+    P5, P6 = make_id("340705", "20100301", 65), make_id("340705", "19450101", 66)
+    load(city, tmp_path, "population", [
+        {"id_no": P1, "name": "户主一", "hukou_no": "H1", "relation": "户主", "community": "金口岭社区", "grid": "第一网格",
+         "address": "金口岭1栋", "phone": "13912345678"},
+        {"id_no": P5, "name": "孩子", "hukou_no": "H1", "relation": "子", "community": "金口岭社区", "grid": "第一网格",
+         "address": "金口岭1栋"},
+        {"id_no": P6, "name": "老人", "hukou_no": "H1", "relation": "父亲", "community": "金口岭社区", "grid": "第一网格",
+         "address": "金口岭1栋"},
+    ])
+    load(city, tmp_path, "assistance", [{"id_no": P5, "category": "城市低保"}, {"id_no": P6, "category": "特困供养", "status": "停发"}])
+    load(city, tmp_path, "disability", [{"id_no": P5, "cert_no": "C1", "disability_type": "肢体", "grade": 2, "issue_date": "2025-01-01"}])
+    load(city, tmp_path, "deaths", [{"id_no": P6, "death_date": "2026-11-01"}])
+    h1 = build_checklist(city, "金口岭", AS_OF).grids[0].households[0]
+    assert h1.phone == "139****5678"
+    assert [(m.name, m.relation, m.category, m.age, m.disability, m.died_on) for m in h1.members] == [
+        ("户主一", "户主", None, 56, None, None),
+        ("孩子", "子", "低保", 16, "肢体二级", None),
+        ("老人", "父亲", None, 81, None, "2026-11-01"),  # a 停发 row gives no category
+    ]
+    assert h1.members[1].id_no == P5[:4] + "*" * 10 + P5[-4:]
+    assert build_checklist(city, "金口岭", AS_OF, masker=Masker(True)).grids[0].households[0].members[1].id_no == P5
+    # Due 2026-11-17: overdue on the 20th; on the 13th two working days remain (due soon), on the 12th three.
+    assert h1.urgency == "已超期"
+    assert build_checklist(city, "金口岭", dt.date(2026, 11, 13)).grids[0].households[0].urgency == "即将到期"
+    assert build_checklist(city, "金口岭", dt.date(2026, 11, 12)).grids[0].households[0].urgency is None
 
 
 def test_an_application_pending_for_years_is_still_listed_with_a_due_date(city, tmp_path):
@@ -121,3 +171,57 @@ def test_an_application_pending_for_years_is_still_listed_with_a_due_date(city, 
     cl = build_checklist(city, "金口岭", AS_OF)
     h3 = [h for g in cl.grids for h in g.households if h.hukou_no == "H3"][0]
     assert h3.due_on == "2019-03-08" and h3.reasons[0].detail == "2019-03-01 申请低保，办理状态：审核中"
+
+
+def test_all_communities_one_workbook_each_and_by_worker(sample_city, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from relief_cli.cli import app
+
+    db = tmp_path / "relief.db"
+    shutil.copyfile(sample_city, db)
+
+    def run(*args):
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    out = tmp_path / "清单"
+    result = run("checklist", "--all", "--town", "幸福", "--out", out, "--db", db, "--as-of", "2026-11-20", "--format", "json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    summary = json.loads(result.stdout)
+    names = sorted(Path(f["path"]).name for f in summary["files"])
+    assert names == sorted(p.name for p in out.iterdir())
+    assert "幸福街道-金口岭社区-走访清单-2026-11-20.xlsx" in names
+    assert {f["town"] for f in summary["files"]} == {"幸福街道"}
+    assert summary["communities"] == len(summary["files"]) + len(summary["empty"])
+    assert summary["households"] == sum(f["households"] for f in summary["files"])
+    with Store(db, load_config(ROOT / "rules.yaml")) as store:
+        one = build_checklist(store, "金口岭社区", AS_OF)
+    jk = next(f for f in summary["files"] if f["community"] == "金口岭社区")
+    assert (jk["grids"], jk["households"]) == (len(one.grids), sum(len(g.households) for g in one.grids))
+    wb = openpyxl.load_workbook(out / "幸福街道-金口岭社区-走访清单-2026-11-20.xlsx")
+    assert [g.grid for g in one.grids if g.households][0] in wb.sheetnames
+
+    by_worker = tmp_path / "按网格员"
+    result = run("checklist", "--all", "--district", "铜官", "--by-worker", "--out", by_worker, "--db", db, "--as-of", "2026-11-20")
+    assert result.exit_code == 0, result.output
+    assert "个社区（村）" in result.stdout and "个文件" in result.stdout
+    files = sorted(p.name for p in by_worker.iterdir())
+    workers = {g.worker for g in one.grids if g.households}
+    assert {f"幸福街道-金口岭社区-{w}-走访清单-2026-11-20.xlsx" for w in workers} <= set(files)
+
+    assert run("checklist", "--all", "--db", db).exit_code == 2  # no --out
+    assert run("checklist", "--all", "--community", "金口岭", "--out", out, "--db", db).exit_code == 2
+    assert run("checklist", "--town", "幸福", "--db", db).exit_code == 2  # --town without --all
+    missing = run("checklist", "--all", "--town", "没有这个镇", "--out", out, "--db", db, "--as-of", "2026-11-20")
+    assert missing.exit_code == 1 and "找不到乡镇（街道）「没有这个镇」" in missing.stderr
+
+
+def test_file_names_are_safe_on_windows():
+    from relief_cli.visit_sheet import file_part
+
+    assert file_part('东郊/社区:*?"<>|') == "东郊_社区_______"
+    assert file_part(None) == "未分派" and file_part(" . ") == "未分派" and file_part("社区.") == "社区"

@@ -62,13 +62,14 @@ def test_option_help_shows_chinese_placeholders_and_defaults():
     text = run("overdue", "-h", env={"COLUMNS": "100"}).stdout
     assert "--days 天数" in text and "--db 数据库" in text and "（默认：relief.db）" in text
     assert "--community 社区" in text and "--show-pii" in text
-    assert "（必填）" in run("checklist", "-h").stdout
+    assert "（必填）" in run("outcome", "-h").stdout
 
 
 USAGE_ERRORS = [
     (["nosuch"], "没有命令「nosuch」，可用的命令：import、scan"),
     (["alerts", "--foo"], "没有选项 --foo"),
-    (["checklist"], "缺少必填的选项 --community"),
+    (["checklist"], "请用 --community 指定社区（村），或用 --all 批量生成"),
+    (["checklist", "--all"], "--all 需要用 --out 指定输出文件夹"),
     (["import"], "缺少文件或文件夹"),
     (["outcome", "1", "--handler", "甲"], "缺少必填的选项 --result"),
     (["alerts", "--format", "xml"], "--format 不能是「xml」，可选：table（表格）、json、csv"),
@@ -77,7 +78,7 @@ USAGE_ERRORS = [
     (["overdue", "--days", "0"], "--days 不能小于 1（给的是 0）"),
     (["overdue", "--days", "五"], "--days 应为整数，而不是「五」"),
     (["history", "abc"], "预警编号 应为整数，而不是「abc」"),
-    (["sample", "--out", "x", "--households", "2"], "--households 不能小于 3（给的是 2）"),
+    (["sample", "--out", "x", "--households", "2"], "--households 不能小于 4（给的是 2）"),
     (["alerts", "--db"], "选项 --db 后面缺少值"),
     (["scan", "--dry-run=yes"], "选项 --dry-run 不需要值"),
     (["scan", "extra"], "多余的参数：extra"),

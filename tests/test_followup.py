@@ -11,6 +11,7 @@ from relief_cli.followup import Outcome, OutcomeProblem, history, record_outcome
 from relief_cli.importer import import_paths
 from relief_cli.overdue import overdue
 from relief_cli.scan import scan
+from relief_cli.parse import PRINTED_SHEET
 from relief_cli.visit_sheet import write_visit_workbook
 from conftest import load, make_id
 
@@ -112,11 +113,14 @@ def test_returned_visit_sheet_round_trip_and_idempotence(city, tmp_path):
     wb.save(returned)  # row 5 (H2) left blank: nothing changes for it
 
     first = import_paths(city, [returned])
-    assert [(s.source, s.rows, s.imported, s.rejected) for s in first.sheets] == [("visits", 1, 1, 0)]
+    assert [(s.source, s.rows, s.imported, s.rejected) for s in first.sheets if s.source] == [("visits", 1, 1, 0)]
+    printed = [(s.sheet, s.skipped_reason) for s in first.sheets if not s.source]
+    assert [name for name, _ in printed] == ["第一网格·户清单", "第一网格·走访记录表"]
+    assert {reason for _, reason in printed} == {PRINTED_SHEET}
     statuses = {a["hukou_no"]: (a["status"], (a["outcome"] or {}).get("detail")) for a in list_alerts(city)}
     assert statuses == {"H1": ("closed", "医疗救助"), "H2": ("open", None), "H3": ("open", None)}
     again = import_paths(city, [returned])
-    assert [(s.imported, s.unchanged) for s in again.sheets] == [(0, 1)]
+    assert [(s.imported, s.unchanged) for s in again.sheets if s.source] == [(0, 1)]
     assert len(history(city, 1)) == 1
     assert city.conn.execute("SELECT medical_education FROM src_visits").fetchone() == ("化疗中，自付约两万",)
 
@@ -133,8 +137,8 @@ def test_returned_sheet_with_bad_outcome_is_rejected(city, tmp_path):
     ws.cell(row=4, column=col["走访人"]).value = "网格员甲"
     wb.save(sheet)
     report = import_paths(city, [sheet])
-    assert [(s.imported, s.rejected) for s in report.sheets] == [(0, 1)]
-    rejects = openpyxl.load_workbook(report.sheets[0].rejects_file)["第一网格"]
+    assert [(s.imported, s.rejected) for s in report.sheets if s.source] == [(0, 1)]
+    rejects = openpyxl.load_workbook(next(s for s in report.sheets if s.source).rejects_file)["第一网格"]
     reason_col = [c.value for c in rejects[1]].index("拒收原因") + 1
     assert rejects.cell(row=2, column=reason_col).value == (
         "「走访结果」列：走访结果为「纳入救助」时必须填写救助类型（如 低保、特困、临时救助、医疗救助）")
@@ -151,7 +155,7 @@ def test_report_funnel_by_hand(city, tmp_path):
     t = by_rule.total
     assert (t.raised, t.visited, t.added, t.subjects_added, t.overdue) == (3, 2, 1, 1, 2)
     assert (round(t.conversion, 4), t.precision, round(t.overdue_rate, 4)) == (0.3333, 0.5, 0.6667)
-    assert [(r.group, r.raised, r.added) for r in by_rule.rows] == [("serious_illness 新确诊重大疾病", 3, 1)]
+    assert [(r.group, r.raised, r.added) for r in by_rule.rows] == [("新确诊重大疾病", 3, 1)]
     by_community = funnel(city, dt.date(2026, 9, 1), dt.date(2026, 10, 31), "community")
     assert [(r.group, r.raised, r.visited, r.added, r.overdue) for r in by_community.rows] == [
         ("荷花塘社区", 1, 0, 0, 1), ("金口岭社区", 2, 2, 1, 1)]
@@ -162,16 +166,22 @@ def test_report_funnel_by_hand(city, tmp_path):
 
 
 def test_report_xlsx_has_a_chart(city, tmp_path):
-    from relief_cli.render import write_report_xlsx
+    from relief_cli.report_sheet import write_report_xlsx
     from relief_cli.report import funnel
 
     path = tmp_path / "月报.xlsx"
     write_report_xlsx(path, funnel(city, dt.date(2026, 9, 1), dt.date(2026, 10, 31), "community"))
     ws = openpyxl.load_workbook(path)["预警成效"]
-    assert [c.value for c in ws[1]][:4] == ["社区（村）", "推送预警", "已走访", "纳入救助"]
+    assert ws["A1"].value == "预警成效（2026-09-01 至 2026-10-31，按社区（村））"
+    assert [c.value for c in ws[3]][:4] == ["社区（村）", "推送预警", "已走访", "纳入救助"]
+    assert [c.value for c in ws[4]][:8] == ["荷花塘社区", 1, 0, 0, 0, 0, "—", 1]
+    total = ws[6]
+    assert [c.value for c in total][:6] == ["合计", 3, 0, 0, 0, 0] and total[7].number_format == "0.0%"
+    assert ws.page_setup.orientation == "landscape" and ws.print_area.startswith("'预警成效'!$A$1:$J$")
     import zipfile
 
-    assert any(n.startswith("xl/charts/chart") for n in zipfile.ZipFile(path).namelist())
+    charts = [n for n in zipfile.ZipFile(path).namelist() if n.startswith("xl/charts/chart")]
+    assert len(charts) == 2
 
 
 def test_returned_rows_that_make_no_sense_are_reported_not_stored(city, tmp_path):
@@ -190,14 +200,14 @@ def test_returned_rows_that_make_no_sense_are_reported_not_stored(city, tmp_path
             ws.cell(row=rows[hukou], column=col[title]).value = value
         wb.save(tmp_path / name)
         report = import_paths(city, [tmp_path / name])
-        book = openpyxl.load_workbook(report.sheets[0].rejects_file).active
+        book = openpyxl.load_workbook(next(s for s in report.sheets if s.source).rejects_file).active
         return report, {r[col["户号"] - 1]: r[-3] for r in book.iter_rows(min_row=2, values_only=True)}
 
     report, reasons = returned("回收1.xlsx", {
         ("H1", "走访日期"): "2026-10-09",  # a date, no result
         ("H2", "走访日期"): "2026-10-09", ("H2", "走访结果"): "不符合条件", ("H2", "走访人"): "网格员甲",  # closed already
     })
-    assert [(s.rows, s.imported, s.rejected) for s in report.sheets] == [(2, 0, 2)]
+    assert [(s.rows, s.imported, s.rejected) for s in report.sheets if s.source] == [(2, 0, 2)]
     assert reasons == {"H1": "「走访结果」列：填了走访日期，但没有填走访结果",
                        "H2": "「预警编号」列：预警 2 已办结（无法联系），要更改结果请先用 relief reopen 2 重新打开"}
     report, reasons = returned("回收2.xlsx", {

@@ -60,7 +60,10 @@ def test_household_of_the_medical_surge_story_field_by_field(sample_city):
     assert [(m["file"], m["sheet"], m["row"]) for m in h["members"]] == [
         ("公安_户籍人口.xlsx", "户籍人口", 772), ("公安_户籍人口.xlsx", "户籍人口", 773), ("公安_户籍人口.xlsx", "户籍人口", 774)]
     alerts = {a["rule"]: a for a in h["alerts"]}
-    assert sorted(alerts) == ["medical_annual", "medical_surge"]
+    assert sorted(alerts) == ["household_medical_surge", "medical_annual", "medical_surge"]
+    family = alerts["household_medical_surge"]  # the household's, named by its head
+    assert (family["subject"], family["id_no"], family["name"], family["hukou_no"], len(family["refs"])) == (
+        "household", "3407**********2854", "贾**", SURGE, 10)
     surge = alerts["medical_surge"]
     assert (surge["subject"], surge["id_no"], surge["name"], surge["status"], surge["raised_on"], surge["due_on"],
             surge["history"]) == ("person", "3407**********1561", "甄**", "open", "2026-11-20", "2026-11-27", [])
@@ -141,7 +144,7 @@ def test_household_cli_json_equals_the_service_masks_and_audits_pii(city):
 
 def test_alerts_filtered_by_household(city):
     listed = json.loads(run("alerts", "--db", city, "--household", SURGE, "--format", "json").stdout)
-    assert sorted(a["rule"] for a in listed) == ["medical_annual", "medical_surge"]
+    assert sorted(a["rule"] for a in listed) == ["household_medical_surge", "medical_annual", "medical_surge"]
     assert {a["hukou_no"] for a in listed} == {SURGE}
     unknown = run("alerts", "--db", city, "--household", "H404")
     assert unknown.exit_code == 1 and "找不到户号「H404」（户籍人口和预警中都没有这个户号）" in unknown.stderr
@@ -160,12 +163,12 @@ def test_status_of_the_sample_city_on_its_date(sample_city):
         "applications": (18, "2026-11-13", "record", "ok", ""),
         "adjustments": (16, "2026-11-16", "record", "ok", ""),
         "medical": (7163, "2026-12-07", "record", "ok", ""),
-        "disability": (91, "2026-11-08", "record", "ok", ""),
+        "disability": (90, "2026-11-08", "record", "ok", ""),
         "unemployment": (36, "2026-11-04", "record", "ok", ""),
-        "social_insurance": (5187, "2026-10", "record", "ok", ""),
+        "social_insurance": (5201, "2026-10", "record", "ok", ""),
         "deaths": (25, "2026-11-18", "record", "ok", ""),
         "illness": (31, "2026-11-12", "record", "ok", ""),
-        "students": (375, "2026-09-09", "record", "ok", ""),
+        "students": (374, "2026-09-09", "record", "ok", ""),
         "visits": (0, None, None, "missing", "「走访反馈」没有数据（从未导入）"),
     }
     medical = next(s for s in report.sources if s.source == "medical")
@@ -200,7 +203,7 @@ def test_scan_with_only_medical_data_warns_per_rule(store, tmp_path):
     result = scan(store, SAMPLE_AS_OF)
     assert result.unassigned == 21
     texts = {w.rule: w.text for w in result.warnings}
-    assert len(texts) == 10
+    assert len(texts) == len(store.config.rules) == 14
     assert texts["medical_annual"] == (
         "规则 medical_annual（年度个人自付医疗费用超阈值）：「救助对象名册」没有数据（从未导入）；"
         "「户籍人口」没有数据（从未导入）；「网格」没有数据（从未导入）")

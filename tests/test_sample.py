@@ -301,14 +301,14 @@ def test_story_dibao_to_tekun(city):
 
 
 def test_stories_are_found_whatever_the_seed(tmp_path):
-    generate_city(tmp_path, households=3, seed=99)
+    generate_city(tmp_path, households=4, seed=99)
     households = {r["户号"] for r in table(tmp_path / sample.POPULATION_FILE)}
     assert set(STORIES.values()) <= households
 
 
 def test_too_few_households_is_an_error(tmp_path):
     with pytest.raises(ValueError):
-        generate_city(tmp_path, households=2)
+        generate_city(tmp_path, households=3)
 
 
 def test_bundled_sample_data_is_up_to_date(tmp_path):
@@ -321,3 +321,20 @@ def test_bundled_sample_data_is_up_to_date(tmp_path):
         assert (bundled / f.path.name).read_bytes() == f.path.read_bytes(), (
             f"{f.path.name} is stale: regenerate sample_data/ with generate_city(Path('sample_data'))"
         )
+
+
+def test_story_household_medical_surge(city):
+    """No member's spending crosses the surge threshold, the family's does; the son's contributions stopped."""
+    family = members(city, "household_medical_surge")
+    assert {r["社区(村)"] for r in family} == {"金口岭社区"} and len(family) == 4
+    ids = {r["与户主关系"]: r["公民身份号码"] for r in family}
+    settlements = table(city / sample.MEDICAL_FILE)
+
+    def recent(id_no: str) -> float:
+        return sum(r["个人自付"] for r in by_id(settlements, "证件号码", {id_no})
+                   if AS_OF - dt.timedelta(days=90) < r["结算日期"] <= AS_OF)
+
+    shares = [recent(ids["户主"]), recent(ids["配偶"])]
+    assert all(0 < share < 5000 for share in shares) and sum(shares) >= 5000
+    paying = by_id(table(city / sample.SOCIAL_INSURANCE_FILE), "公民身份号码", set(ids.values()))
+    assert {r["公民身份号码"] for r in paying} == {ids["子"]}

@@ -130,8 +130,10 @@ def test_alerts_raised_only_from_the_rows_are_withdrawn_and_kept_in_history(town
     record_outcome(town, [alerts[P[5]]], Outcome("无法联系", dt.date(2026, 11, 3), "网格员甲"))
     surges = {r[1]: r[0] for r in town.conn.execute("SELECT id, subject_key FROM alerts WHERE rule_id = 'medical_surge'")}
     assert sorted(surges) == sorted([P[0], P[4], P[5]])  # P0's rests on S0 too (within its 90 days)
+    families = dict(town.conn.execute("SELECT subject_key, id FROM alerts WHERE rule_id = 'household_medical_surge'").fetchall())
+    assert sorted(families) == ["H0", "H2"]  # H2 (P4 and P5) rests on S11 and S12 alone
     result = undo_import(town, number)
-    assert result.withdrawn == sorted([alerts[P[4]], surges[P[4]], surges[P[5]]])
+    assert result.withdrawn == sorted([alerts[P[4]], surges[P[4]], surges[P[5]], families["H2"]])
     status = dict(town.conn.execute("SELECT id, status FROM alerts").fetchall())
     assert (status[alerts[P[0]]], status[surges[P[0]]], status[alerts[P[4]]], status[alerts[P[5]]], status[illness]) == (
         "open", "open", "closed", "closed", "open")

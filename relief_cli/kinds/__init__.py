@@ -11,12 +11,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import household_all, monthly_gap, new_event, sql, window_ratio, window_sum
+from . import (household_all, household_ratio, household_stability, household_stopped, monthly_gap, new_event, sql,
+               window_ratio, window_sum)
 from .base import RuleBase
 
 KINDS: dict[str, type[RuleBase]] = {
     m.Rule.model_fields["kind"].default: m.Rule
-    for m in (window_sum, window_ratio, new_event, monthly_gap, household_all, sql)
+    for m in (window_sum, window_ratio, new_event, monthly_gap, household_all, household_ratio, household_stopped,
+              household_stability, sql)
 }
 
 
