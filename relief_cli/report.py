@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .scan import ensure_calendar
+from .history import WITHDRAWN
 from .store import Store
 
 By = Literal["rule", "community", "month"]
@@ -66,6 +67,7 @@ FUNNEL_SQL = """
 WITH a AS (
     SELECT a.*, json_extract(a.outcome, '$.outcome') AS result, json_extract(a.outcome, '$.visit_date') AS visited_on
     FROM alerts a WHERE a.raised_on BETWEEN :date_from AND :date_to
+      AND COALESCE(json_extract(a.outcome, '$.outcome'), '') <> :withdrawn  -- taken back with their import
 ), l AS (
     SELECT a.*, (COALESCE((SELECT idx FROM calendar WHERE day = CASE WHEN a.result IS NULL THEN :date_to ELSE a.visited_on END),
                           (SELECT MAX(idx) FROM calendar)) - c.idx) > :n AS late
@@ -82,7 +84,7 @@ def funnel(store: Store, date_from: dt.date, date_to: dt.date, by: By = "rule") 
         raise ValueError("起始日期不能晚于截止日期")
     ensure_calendar(store, date_to)
     params = {"date_from": date_from.isoformat(), "date_to": date_to.isoformat(),
-              "n": store.config.settings.visit_working_days}
+              "n": store.config.settings.visit_working_days, "withdrawn": WITHDRAWN}
     rows = [FunnelRow(*r) for r in store.conn.execute(
         FUNNEL_SQL.format(group=GROUP_EXPR[by], group_by="GROUP BY 1"), params).fetchall()]
     total = FunnelRow(*store.conn.execute(FUNNEL_SQL.format(group="'合计'", group_by=""), params).fetchone())

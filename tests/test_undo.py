@@ -143,6 +143,10 @@ def test_alerts_raised_only_from_the_rows_are_withdrawn_and_kept_in_history(town
         ("close", "撤回", f"撤销导入 {number}", f"依据的记录来自导入 {number}（m2.csv），该导入已撤销")]
     assert [h["outcome"] for h in history(town, alerts[P[5]])] == ["无法联系"]
     assert town.conn.execute("SELECT count(*) FROM src_medical WHERE settlement_no LIKE 'S1_'").fetchone() == (0,)
+    from relief_cli.report import funnel
+
+    total = funnel(town, dt.date(2026, 10, 1), dt.date(2026, 11, 30)).total  # withdrawn alerts were never raised
+    assert (total.raised, total.visited) == (len(status) - len(result.withdrawn), 1)
 
 
 def test_refused_while_a_later_import_builds_on_it(town, tmp_path):
