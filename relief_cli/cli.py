@@ -978,7 +978,7 @@ def demo_cmd(
         out.print(f"\n[bold]第 2 步：运行预警模型（relief scan --as-of {SAMPLE_AS_OF}）[/bold]")
         out.print(scan_summary(scan(store, SAMPLE_AS_OF)))
 
-        out.print("\n[bold]第 3 步：三个典型案例的预警（relief alerts）[/bold]")
+        out.print("\n[bold]第 3 步：四个典型案例的预警（relief alerts）[/bold]")
         stories = [a for a in list_alerts(store) if a["hukou_no"] in set(STORIES.values())]
         out.print(alerts_table(stories))
 
