@@ -19,6 +19,7 @@ from pydantic import Field
 from .base import RuleBase, ScanContext, Subject, check_source
 from .common import month_index
 from .members import member_label
+from .shared import SharedTable, members, person_months
 
 
 class Rule(RuleBase):
@@ -55,20 +56,17 @@ class Rule(RuleBase):
         def period_of(pos: str) -> str:
             return f"printf('%04d%02d', ({pos}) / 12, ({pos}) % 12 + 1)"
 
+        months = self._months(ctx).name
         start = "(l.n - :months + 1)"
         window = f'o."{self.period}" BETWEEN {period_of("l.n - j.span + 1")} AND l.period'
         sql = f"""
         WITH l AS (SELECT MAX({p}) AS period, {month_index(f'MAX({p})')} AS n FROM {src} r WHERE {p} <= :month),
-        pm AS (
-            SELECT r.id_no, {month_index(p)} AS pos, MAX(r."{self.value}") AS v
-            FROM {src} r NOT INDEXED WHERE {p} <= :month GROUP BY r.id_no, {p}
-        ), mem AS (
-            SELECT m.hukou_no, pm.id_no, pm.pos, pm.v FROM pm JOIN {pop} m ON m.id_no = pm.id_no
-        ), mf AS (
-            SELECT id_no, hukou_no, MIN(pos) AS first_pos FROM mem GROUP BY id_no
+        mf AS (
+            SELECT id_no, hukou_no, MIN(pos) AS first_pos FROM {months} WHERE hukou_no IS NOT NULL GROUP BY id_no
         ), win AS (
-            SELECT mem.*, LEAD(mem.pos) OVER (PARTITION BY mem.id_no ORDER BY mem.pos) AS next_pos
-            FROM mem, l WHERE mem.pos >= {start}
+            SELECT m.hukou_no, m.id_no, m.pos, m.hi AS v,
+                   LEAD(m.pos) OVER (PARTITION BY m.id_no ORDER BY m.pos) AS next_pos
+            FROM {months} m, l WHERE m.hukou_no IS NOT NULL AND m.pos >= {start}
         ), mg AS (
             -- a member's separate gaps: after a month with a record, one or more months without
             -- (up to the latest period), and a window that opens in a gap of someone who paid before
@@ -109,3 +107,9 @@ class Rule(RuleBase):
         FROM hits j JOIN shares sh ON sh.hukou_no = j.hukou_no, l
         """
         return sql, params
+
+    def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
+        return (members(ctx), self._months(ctx))
+
+    def _months(self, ctx: ScanContext) -> SharedTable:
+        return person_months(ctx, self.source, self.period, self.value)
