@@ -92,7 +92,7 @@ class Rule(RuleBase):
                       f'(SELECT r."{self.date}" AS p FROM {src} r WHERE r."{self.date}" <= :month)')
             pos, bound = month_index(d), f"{d} <= :month"
             # a contribution base is a level: one value per person and month, whatever the insurance types
-            units = f"""SELECT u.id_no, u.hukou_no, u.pos, u.hi AS v FROM {self._per_person(ctx).name} u, a
+            units = f"""SELECT u.id_no, u.hukou_no, u.pos, u."hi_{self.value}" AS v FROM {self._per_person(ctx).name} u, a
                 WHERE u.pos > a.n - :recent - :baseline"""
             per = """SELECT u.id_no, u.hukou_no, SUM(CASE WHEN u.pos > a.n - :recent THEN u.v END) AS recent_sum,
                    SUM(CASE WHEN u.pos <= a.n - :recent THEN u.v END) AS base_sum
@@ -167,4 +167,4 @@ class Rule(RuleBase):
     def _per_person(self, ctx: ScanContext) -> SharedTable:
         if self.unit == "day":
             return day_window_totals(ctx, self.source, self.date, self.value, self.recent, self.baseline, self.where)
-        return person_months(ctx, self.source, self.date, self.value, self.where)
+        return person_months(ctx, self.source, self.date, self.where)

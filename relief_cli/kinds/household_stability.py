@@ -56,7 +56,7 @@ class Rule(RuleBase):
         def period_of(pos: str) -> str:
             return f"printf('%04d%02d', ({pos}) / 12, ({pos}) % 12 + 1)"
 
-        months = self._months(ctx).name
+        months, hi = self._months(ctx).name, f'"hi_{self.value}"'
         start = "(l.n - :months + 1)"
         window = f'o."{self.period}" BETWEEN {period_of("l.n - j.span + 1")} AND l.period'
         sql = f"""
@@ -66,7 +66,7 @@ class Rule(RuleBase):
             -- their mean, the first of them, and how many are followed by a month without one
             SELECT m.id_no, m.hukou_no, MIN(m.pos) AS first_pos,
                    COUNT(CASE WHEN m.pos >= {start} THEN 1 END) AS months,
-                   AVG(CASE WHEN m.pos >= {start} THEN m.hi END) AS avg_v,
+                   AVG(CASE WHEN m.pos >= {start} THEN m.{hi} END) AS avg_v,
                    MIN(CASE WHEN m.pos >= {start} THEN m.pos END) AS first_in,
                    SUM(CASE WHEN m.pos >= {start} AND m.pos < l.n
                              AND NOT EXISTS (SELECT 1 FROM {months} o WHERE o.id_no = m.id_no AND o.pos = m.pos + 1)
@@ -79,7 +79,7 @@ class Rule(RuleBase):
                    pm.breaks + (pm.first_pos < {start} AND pm.first_in > {start}) AS gaps
             FROM pm, l WHERE pm.months > 0
         ), hm AS (
-            SELECT m.hukou_no, m.pos, SUM(m.hi) AS total FROM {months} m, l
+            SELECT m.hukou_no, m.pos, SUM(m.{hi}) AS total FROM {months} m, l
             WHERE m.hukou_no IS NOT NULL AND m.pos >= {start} GROUP BY m.hukou_no, m.pos
         ), hf AS (
             SELECT hukou_no, MIN(first_pos) AS first_pos FROM pm GROUP BY hukou_no
@@ -117,4 +117,4 @@ class Rule(RuleBase):
         return (members(ctx), self._months(ctx))
 
     def _months(self, ctx: ScanContext) -> SharedTable:
-        return person_months(ctx, self.source, self.period, self.value)
+        return person_months(ctx, self.source, self.period)

@@ -81,7 +81,7 @@ class Rule(RuleBase):
                    SELECT group_concat(who || CASE WHEN last IS NULL THEN ' 无记录'
                        ELSE ' 最近 ' || {month_text('last')} || ' 基数 ' || yuan(base) || ' 元' END, '、')
                    FROM (SELECT {member_label(ctx, 'q')} AS who, {last_of} AS last,
-                                (SELECT o.hi FROM {months} o WHERE o.id_no = q.id_no AND o.period = {last_of}) AS base
+                                (SELECT o."hi_{self.value}" FROM {months} o WHERE o.id_no = q.id_no AND o.period = {last_of}) AS base
                          FROM {pop} q WHERE q.hukou_no = st.hukou_no ORDER BY last DESC, q._id)) AS evidence,
                (SELECT json_group_array(json_object('source', '{self.source}', 'id', r._id, 'file', r._file,
                                                     'sheet', r._sheet, 'row', r._row))
@@ -95,4 +95,4 @@ class Rule(RuleBase):
         return (members(ctx), self._months(ctx))
 
     def _months(self, ctx: ScanContext) -> SharedTable:
-        return person_months(ctx, self.source, self.period, self.value)
+        return person_months(ctx, self.source, self.period)

@@ -53,21 +53,26 @@ def _hukou(ctx: ScanContext, id_expr: str) -> str:
     return f"(SELECT m.hukou_no FROM {members(ctx).name} m WHERE m.id_no = {id_expr})"
 
 
-def person_months(ctx: ScanContext, source: str, period: str, value: str,
+def person_months(ctx: ScanContext, source: str, period: str,
                   where: dict[str, tuple[Any, ...]] | None = None) -> SharedTable:
-    """One row per person and month up to the scan month: the highest record (a level, whatever the
-    insurance types), the sum and the number of records; pos is the month number (common.month_index),
-    hukou_no the person's household on the scan date (NULL: not on the population list).
-    Needs members(ctx) built first."""
+    """One row per person and month up to the scan month with, for each amount or integer field f
+    of the source, "hi_f", the highest record (a contribution base is a level, whatever the
+    insurance types), "total_f", their sum, and "n_f", the number of records with a value.
+    pos is the month number (common.month_index), hukou_no the person's household on the scan
+    date (NULL: not on the population list). Every rule over the source's months reads the same
+    table, whichever field it uses. Needs members(ctx) built first."""
     params: dict[str, Any] = {"month": ctx.as_of[:4] + ctx.as_of[5:7]}
     filters = where_sql(where or {}, "r", params)
     p = f'r."{period}"'
-    select = (f'SELECT r.id_no, {month_index(p)} AS pos, {p} AS period, {_hukou(ctx, "r.id_no")} AS hukou_no, '
-              f'MAX(r."{value}") AS hi, SUM(r."{value}") AS total, COUNT(*) AS n '
-              f"FROM {ctx.table(source)} r NOT INDEXED WHERE {p} <= :month {filters} GROUP BY r.id_no, {p}")
-    columns = ("id_no TEXT, pos INTEGER, period TEXT, hukou_no TEXT, hi, total, n INTEGER, "
-               "PRIMARY KEY (id_no, pos)")
-    return _table("months", columns, select, params, without_rowid=True)
+    values = [f for f, spec in ctx.settings.sources[source].fields.items() if spec.type in ("amount", "int")]
+    outputs = ["r.id_no", f"{month_index(p)} AS pos", f"{p} AS period", f"{_hukou(ctx, 'r.id_no')} AS hukou_no"]
+    columns = ["id_no TEXT", "pos INTEGER", "period TEXT", "hukou_no TEXT"]
+    for f in values:
+        outputs += [f'MAX(r."{f}") AS "hi_{f}"', f'SUM(r."{f}") AS "total_{f}"', f'COUNT(r."{f}") AS "n_{f}"']
+        columns += [f'"hi_{f}"', f'"total_{f}"', f'"n_{f}" INTEGER']
+    select = (f"SELECT {', '.join(outputs)} FROM {ctx.table(source)} r NOT INDEXED "
+              f"WHERE {p} <= :month {filters} GROUP BY r.id_no, {p}")
+    return _table("months", ", ".join([*columns, "PRIMARY KEY (id_no, pos)"]), select, params, without_rowid=True)
 
 
 def day_window_totals(ctx: ScanContext, source: str, date: str, value: str, recent: int, baseline: int,

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from .base import RuleBase, ScanContext, check_source, refs_sql
 from .common import month_index, where_sql
-from .shared import SharedTable, day_window_totals, members
+from .shared import SharedTable, day_window_totals, members, person_months
 
 
 class Rule(RuleBase):
@@ -63,9 +63,6 @@ class Rule(RuleBase):
             params["month"] = ctx.as_of[:4] + ctx.as_of[5:7]
             pos = month_index(d)
             bound = f"{d} <= :month"
-            v = f'r."{self.value}"'
-            agg_recent = f"AVG(CASE WHEN {pos} > a.n - :recent THEN {v} END)"
-            agg_base = f"AVG(CASE WHEN {pos} <= a.n - :recent THEN {v} END)"
         if self.min_ratio is not None:
             test = "recent_rate * :recent >= :min_recent AND recent_rate >= :ratio * COALESCE(base_rate, 0)"
             sentence = ("'近' || :recent || :unit || :measure || ' ' || yuan(recent_rate * :recent) || ' 元，'"
@@ -83,12 +80,17 @@ class Rule(RuleBase):
         params["unit"] = unit_label
         if self.unit == "day":
             per = f"""SELECT id_no, recent_sum * 1.0 / :recent AS recent_rate, base_sum * 1.0 / :baseline AS base_rate,
-                             a.period AS period FROM {self._day_totals(ctx).name}, a"""
+                             a.period AS period FROM {self._per_person(ctx).name}, a"""
         else:
-            # AVG over the records themselves: a mean of monthly sums would round differently
-            per = f"""SELECT r.id_no, {agg_recent} AS recent_rate, {agg_base} AS base_rate, a.period AS period
-                      FROM {ctx.table(self.source)} r NOT INDEXED, a
-                      WHERE {bound} AND {pos} > a.n - :recent - :baseline {filters} GROUP BY r.id_no"""
+            # The mean of the records in each window (not of monthly levels): AVG of integers is
+            # their sum over their count, so the months' sums and counts give the same double.
+            t, n = f'u."total_{self.value}"', f'u."n_{self.value}"'
+            per = f"""SELECT u.id_no, SUM(CASE WHEN u.pos > a.n - :recent THEN {t} END) * 1.0
+                               / SUM(CASE WHEN u.pos > a.n - :recent THEN {n} END) AS recent_rate,
+                             SUM(CASE WHEN u.pos <= a.n - :recent THEN {t} END) * 1.0
+                               / SUM(CASE WHEN u.pos <= a.n - :recent THEN {n} END) AS base_rate,
+                             a.period AS period
+                      FROM {self._per_person(ctx).name} u, a WHERE u.pos > a.n - :recent - :baseline GROUP BY u.id_no"""
         sql = f"""
         WITH a AS ({anchor}),
         per AS ({per})
@@ -100,7 +102,9 @@ class Rule(RuleBase):
         return sql, params
 
     def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
-        return (members(ctx), self._day_totals(ctx)) if self.unit == "day" else ()
+        return (members(ctx), self._per_person(ctx))
 
-    def _day_totals(self, ctx: ScanContext) -> SharedTable:
-        return day_window_totals(ctx, self.source, self.date, self.value, self.recent, self.baseline, self.where)
+    def _per_person(self, ctx: ScanContext) -> SharedTable:
+        if self.unit == "day":
+            return day_window_totals(ctx, self.source, self.date, self.value, self.recent, self.baseline, self.where)
+        return person_months(ctx, self.source, self.date, self.where)
