@@ -92,13 +92,13 @@ class Rule(RuleBase):
                       f'(SELECT r."{self.date}" AS p FROM {src} r WHERE r."{self.date}" <= :month)')
             pos, bound = month_index(d), f"{d} <= :month"
             # a contribution base is a level: one value per person and month, whatever the insurance types
-            units = f"""SELECT u.id_no, u.hukou_no, u.pos, u."hi_{self.value}" AS v FROM {self._per_person(ctx).name} u, a
-                WHERE u.pos > a.n - :recent - :baseline"""
-            per = """SELECT u.id_no, u.hukou_no, SUM(CASE WHEN u.pos > a.n - :recent THEN u.v END) AS recent_sum,
-                   SUM(CASE WHEN u.pos <= a.n - :recent THEN u.v END) AS base_sum
-            FROM units u, a GROUP BY u.id_no"""
-            spans = ("SELECT COUNT(DISTINCT CASE WHEN pos > a.n - :recent THEN pos END) AS recent_n,"
-                     " COUNT(DISTINCT CASE WHEN pos <= a.n - :recent THEN pos END) AS base_n FROM units, a")
+            units = f"{self._per_person(ctx).name} u, a WHERE u.pos > a.n - :recent - :baseline"
+            v = f'u."hi_{self.value}"'
+            per = f"""SELECT u.id_no, u.hukou_no, SUM(CASE WHEN u.pos > a.n - :recent THEN {v} END) AS recent_sum,
+                   SUM(CASE WHEN u.pos <= a.n - :recent THEN {v} END) AS base_sum
+            FROM {units} GROUP BY u.id_no"""
+            spans = ("SELECT COUNT(DISTINCT CASE WHEN u.pos > a.n - :recent THEN u.pos END) AS recent_n,"
+                     f" COUNT(DISTINCT CASE WHEN u.pos <= a.n - :recent THEN u.pos END) AS base_n FROM {units}")
             params["recent_phrase"] = f"最近 {self.recent} 个月平均每月"
             params["base_phrase"] = f"此前 {self.baseline} 个月平均每月"
             params["base_span"] = f" {self.baseline} 个月"
@@ -128,10 +128,8 @@ class Rule(RuleBase):
                         " || printf('%.0f', (1 - COALESCE(j.recent_amt, 0) / j.base_amt) * 100)"
                         " || '%（阈值 ' || printf('%.0f', (1 - :ratio) * 100) || '%'"
                         f" || CASE WHEN j.threshold > 0 THEN '，且' || {threshold_text} ELSE '' END || '）'")
-        units_cte = f"units AS ({units})," if self.unit == "month" else ""
         sql = f"""
         WITH a AS ({anchor}),
-        {units_cte}
         s AS ({spans}),
         per AS ({per}),
         mem AS (
@@ -149,7 +147,7 @@ class Rule(RuleBase):
             SELECT hukou_no, group_concat(who || ' ' || yuan(COALESCE(recent_amt, 0)) || ' 元（'
                                           || yuan(COALESCE(base_amt, 0)) || ' 元）', '、') AS text
             FROM (SELECT mm.hukou_no, {member_label(ctx, 'q')} AS who, mm.recent_amt, mm.base_amt
-                  FROM hits JOIN mem mm ON mm.hukou_no = hits.hukou_no JOIN {pop} q ON q.id_no = mm.id_no
+                  FROM mem mm JOIN {pop} q ON q.id_no = mm.id_no WHERE mm.hukou_no IN (SELECT hukou_no FROM hits)
                   ORDER BY mm.hukou_no, COALESCE(mm.recent_amt, 0) DESC, mm.id_no)
             GROUP BY hukou_no
         )
