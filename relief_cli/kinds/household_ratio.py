@@ -155,7 +155,7 @@ class Rule(RuleBase):
                {sentence} || '；' || :member_phrase || '：' || sh.text AS evidence,
                (SELECT {refs_sql(self.source)} FROM {pop} m JOIN {src} r ON r.id_no = m.id_no, a
                 WHERE m.hukou_no = j.hukou_no AND {bound} AND {pos} > a.n - :recent - :baseline {filters}) AS refs
-        FROM hits j JOIN shares sh ON sh.hukou_no = j.hukou_no, a
+        FROM shares sh JOIN hits j ON j.hukou_no = sh.hukou_no, a
         """
         return sql, params
 
