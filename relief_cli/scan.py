@@ -176,8 +176,6 @@ def _build_shared(conn: sqlite3.Connection, tables: Iterable[SharedTable]) -> No
         conn.execute(f'DROP TABLE IF EXISTS temp."{t.name}"')
         conn.execute(f'CREATE TEMP TABLE "{t.name}" ({t.columns}){" WITHOUT ROWID" if t.without_rowid else ""}')
         conn.execute(f'INSERT INTO "{t.name}" {t.select}', t.params)
-        for i, columns in enumerate(t.indexes):
-            conn.execute(f'CREATE INDEX temp."{t.name}_{i}" ON "{t.name}" ({columns})')
 
 
 def _drop_shared(conn: sqlite3.Connection, names: Iterable[str]) -> None:

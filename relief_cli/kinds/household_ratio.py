@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import RuleBase, ScanContext, Subject, check_source, refs_sql
 from .common import month_index, where_sql
 from .members import by_size, living_members, member_label
-from .shared import SharedTable, day_window_totals, members, person_months
+from .shared import SharedTable, day_window_totals, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -160,7 +160,7 @@ class Rule(RuleBase):
         return sql, params
 
     def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
-        return (members(ctx), self._per_person(ctx))
+        return with_members(ctx, self._per_person(ctx))
 
     def _per_person(self, ctx: ScanContext) -> SharedTable:
         if self.unit == "day":

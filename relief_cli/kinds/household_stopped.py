@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from .base import RuleBase, ScanContext, Subject, check_source
 from .common import age_at, month_index
 from .members import member_label
-from .shared import SharedTable, members, person_months
+from .shared import SharedTable, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -92,7 +92,7 @@ class Rule(RuleBase):
         return sql, params
 
     def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
-        return (members(ctx), self._months(ctx))
+        return with_members(ctx, self._months(ctx))
 
     def _months(self, ctx: ScanContext) -> SharedTable:
         return person_months(ctx, self.source, self.period)

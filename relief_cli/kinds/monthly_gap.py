@@ -8,7 +8,7 @@ from pydantic import Field
 
 from .base import RuleBase, ScanContext, check_source, refs_sql
 from .common import month_index
-from .shared import SharedTable, members, person_months
+from .shared import SharedTable, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -47,7 +47,7 @@ class Rule(RuleBase):
         return sql, params
 
     def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
-        return (members(ctx), self._months(ctx))
+        return with_members(ctx, self._months(ctx))
 
     def _months(self, ctx: ScanContext) -> SharedTable:
         return person_months(ctx, self.source, self.period)

@@ -1,12 +1,11 @@
 """Aggregates that several rules read, built once per scan as temp tables.
 
 Grouping millions of records per person is what a scan spends its time on, and several
-rules group the same records the same way (a person rule and its household twin, the three
+rules group the same records the same way (a person rule and its household twin, the
 household rules over social insurance). A kind's `shared(ctx)` names the tables its query
-reads, members(ctx) first; the scan builds each distinct one, in that order, before the
-rules run and drops them afterwards.
-A table's name carries a digest of its definition, so two rules share a table only when
-they would compute exactly the same rows.
+reads, the members table first (with_members); the scan builds each distinct one, in that
+order, before the rules run, and drops them afterwards. A table's name carries a digest of
+its definition, so two rules share a table only when they would compute the same rows.
 """
 
 from __future__ import annotations
@@ -24,9 +23,8 @@ from .common import month_index, where_sql
 class SharedTable:
     name: str
     columns: str  # the table's columns and key, as in CREATE TABLE
-    select: str  # the rows, in the order of the key
+    select: str  # the rows
     params_json: str  # the parameters as JSON: the dataclass stays hashable and comparable
-    indexes: tuple[str, ...] = ()  # further column lists to index, e.g. "hukou_no"
     without_rowid: bool = False  # the rows are kept in the order of their key
 
     @property
@@ -34,11 +32,15 @@ class SharedTable:
         return json.loads(self.params_json)
 
 
-def _table(stem: str, columns: str, select: str, params: dict[str, Any], indexes: tuple[str, ...] = (),
-           without_rowid: bool = False) -> SharedTable:
+def _table(stem: str, columns: str, select: str, params: dict[str, Any], without_rowid: bool = False) -> SharedTable:
     params_json = json.dumps(params, ensure_ascii=False, sort_keys=True)
     digest = hashlib.sha1((columns + select + params_json).encode()).hexdigest()[:10]
-    return SharedTable(f"_{stem}_{digest}", columns, select, params_json, indexes, without_rowid)
+    return SharedTable(f"_{stem}_{digest}", columns, select, params_json, without_rowid)
+
+
+def with_members(ctx: ScanContext, table: SharedTable) -> tuple[SharedTable, ...]:
+    """A per-person table and, first, the members table it reads (when there is a population list)."""
+    return (members(ctx), table) if "population" in ctx.settings.sources else (table,)
 
 
 def members(ctx: ScanContext) -> SharedTable:
@@ -49,6 +51,8 @@ def members(ctx: ScanContext) -> SharedTable:
 
 
 def _hukou(ctx: ScanContext, id_expr: str) -> str:
+    if "population" not in ctx.settings.sources:
+        return "NULL"
     # The population list holds a person once: its key is the ID number.
     return f"(SELECT m.hukou_no FROM {members(ctx).name} m WHERE m.id_no = {id_expr})"
 
@@ -60,7 +64,7 @@ def person_months(ctx: ScanContext, source: str, period: str,
     insurance types), "total_f", their sum, and "n_f", the number of records with a value.
     pos is the month number (common.month_index), hukou_no the person's household on the scan
     date (NULL: not on the population list). Every rule over the source's months reads the same
-    table, whichever field it uses. Needs members(ctx) built first."""
+    table, whichever field it uses. Needs members(ctx) built first (with_members)."""
     params: dict[str, Any] = {"month": ctx.as_of[:4] + ctx.as_of[5:7]}
     filters = where_sql(where or {}, "r", params)
     p = f'r."{period}"'
@@ -79,7 +83,7 @@ def day_window_totals(ctx: ScanContext, source: str, date: str, value: str, rece
                       where: dict[str, tuple[Any, ...]] | None = None) -> SharedTable:
     """Per person, the sums over the recent days (ending on the scan date) and over the baseline days
     before them, NULL where that window holds no record; only people with a record in either.
-    hukou_no as in person_months (needs members(ctx) built first)."""
+    hukou_no as in person_months (needs members(ctx) built first: with_members)."""
     params: dict[str, Any] = {"as_of": ctx.as_of, "recent": recent, "baseline": baseline}
     filters = where_sql(where or {}, "r", params)
     d, v = f'r."{date}"', f'r."{value}"'

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from .base import RuleBase, ScanContext, check_source, refs_sql
 from .common import month_index, where_sql
-from .shared import SharedTable, day_window_totals, members, person_months
+from .shared import SharedTable, day_window_totals, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -102,7 +102,7 @@ class Rule(RuleBase):
         return sql, params
 
     def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
-        return (members(ctx), self._per_person(ctx))
+        return with_members(ctx, self._per_person(ctx))
 
     def _per_person(self, ctx: ScanContext) -> SharedTable:
         if self.unit == "day":
