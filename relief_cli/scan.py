@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .kinds.base import RuleBase, ScanContext
 from .kinds.common import yuan
+from .kinds.shared import SharedTable
 from .status import rule_warnings
 from .values import mask_name
 from .store import Store, read_table, source_table
@@ -67,8 +68,11 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         conn.execute(
             "CREATE TEMP TABLE _hits (rule_id TEXT, subject TEXT, subject_key TEXT, period TEXT, evidence TEXT, refs TEXT)"
         )
+        shared = {t.name: t for rule in rules for t in rule.shared(ctx)}
+        _build_shared(conn, shared.values())
         for rule in rules:
             _collect_hits(conn, rule, ctx)
+        _drop_shared(conn, shared)
         _hits_of_the_dead_go_to_the_household(conn, ctx)
         for rule in rules:
             hits, stored = conn.execute(
@@ -169,6 +173,19 @@ def _build_people(store: Store, ctx: ScanContext) -> None:
         params,
     )
     conn.execute("CREATE UNIQUE INDEX temp._person_pk ON _person (id_no)")
+
+
+def _build_shared(conn: sqlite3.Connection, tables: Iterable[SharedTable]) -> None:
+    for t in tables:
+        conn.execute(f'DROP TABLE IF EXISTS temp."{t.name}"')
+        conn.execute(f'CREATE TEMP TABLE "{t.name}" ({t.columns}){" WITHOUT ROWID" if t.without_rowid else ""}')
+        conn.execute(f'INSERT INTO "{t.name}" {t.select}', t.params)
+
+
+def _drop_shared(conn: sqlite3.Connection, names: Iterable[str]) -> None:
+    """Their memory is better spent on routing the alerts."""
+    for name in names:
+        conn.execute(f'DROP TABLE temp."{name}"')
 
 
 def _collect_hits(conn: sqlite3.Connection, rule: RuleBase, ctx: ScanContext) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from .shared import SharedTable
 
 Family = Literal["支出骤增", "收入骤减", "收入不稳定", "类别升级"]
 Severity = Literal["红", "橙", "黄"]
@@ -33,6 +36,10 @@ class RuleBase(BaseModel):
     def check(self, settings: Any) -> list[str]:
         """Problems that need the rest of the configuration, as 'key: message'."""
         return []
+
+    def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
+        """The shared aggregates (kinds.shared) the query reads: the scan builds them first."""
+        return ()
 
     def select(self, ctx: ScanContext) -> tuple[str, dict[str, Any]]:
         """A query yielding (subject_key, period, evidence, refs) for every hit."""

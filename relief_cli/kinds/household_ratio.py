@@ -20,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import RuleBase, ScanContext, Subject, check_source, refs_sql
 from .common import month_index, where_sql
 from .members import by_size, living_members, member_label
+from .shared import SharedTable, day_window_totals, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -80,9 +81,7 @@ class Rule(RuleBase):
             params["period"] = ctx.as_of[:7]
             anchor = "SELECT julianday(:as_of) AS n, :period AS period"
             pos, bound = f"julianday({d})", f"{d} <= :as_of"
-            # one row per record: sums over days
-            per_unit = f"""SELECT r.id_no, {pos} AS pos, r."{self.value}" AS v
-                FROM {src} r NOT INDEXED, a WHERE {bound} AND {pos} > a.n - :recent - :baseline {filters}"""
+            per = f"SELECT id_no, hukou_no, recent_sum, base_sum FROM {self._per_person(ctx).name}"
             spans = "SELECT :recent AS recent_n, :baseline AS base_n"
             params["recent_phrase"] = f"近{self.recent}天"
             params["base_phrase"] = f"此前{self.baseline}天平均每{self.recent}天"
@@ -93,11 +92,13 @@ class Rule(RuleBase):
                       f'(SELECT r."{self.date}" AS p FROM {src} r WHERE r."{self.date}" <= :month)')
             pos, bound = month_index(d), f"{d} <= :month"
             # a contribution base is a level: one value per person and month, whatever the insurance types
-            per_unit = f"""SELECT r.id_no, {pos} AS pos, MAX(r."{self.value}") AS v
-                FROM {src} r NOT INDEXED, a WHERE {bound} AND {pos} > a.n - :recent - :baseline {filters}
-                GROUP BY r.id_no, pos"""
-            spans = ("SELECT COUNT(DISTINCT CASE WHEN pos > a.n - :recent THEN pos END) AS recent_n,"
-                     " COUNT(DISTINCT CASE WHEN pos <= a.n - :recent THEN pos END) AS base_n FROM units, a")
+            units = f"{self._per_person(ctx).name} u, a WHERE u.pos > a.n - :recent - :baseline"
+            v = f'u."hi_{self.value}"'
+            per = f"""SELECT u.id_no, u.hukou_no, SUM(CASE WHEN u.pos > a.n - :recent THEN {v} END) AS recent_sum,
+                   SUM(CASE WHEN u.pos <= a.n - :recent THEN {v} END) AS base_sum
+            FROM {units} GROUP BY u.id_no"""
+            spans = ("SELECT COUNT(DISTINCT CASE WHEN u.pos > a.n - :recent THEN u.pos END) AS recent_n,"
+                     f" COUNT(DISTINCT CASE WHEN u.pos <= a.n - :recent THEN u.pos END) AS base_n FROM {units}")
             params["recent_phrase"] = f"最近 {self.recent} 个月平均每月"
             params["base_phrase"] = f"此前 {self.baseline} 个月平均每月"
             params["base_span"] = f" {self.baseline} 个月"
@@ -129,15 +130,11 @@ class Rule(RuleBase):
                         f" || CASE WHEN j.threshold > 0 THEN '，且' || {threshold_text} ELSE '' END || '）'")
         sql = f"""
         WITH a AS ({anchor}),
-        units AS ({per_unit}),
         s AS ({spans}),
-        per AS (
-            SELECT u.id_no, SUM(CASE WHEN u.pos > a.n - :recent THEN u.v END) AS recent_sum,
-                   SUM(CASE WHEN u.pos <= a.n - :recent THEN u.v END) AS base_sum
-            FROM units u, a GROUP BY u.id_no
-        ), mem AS (
-            SELECT m.hukou_no, m.id_no, m.relation, m.name, {recent_amt} AS recent_amt, {base_amt} AS base_amt
-            FROM per JOIN {pop} m ON m.id_no = per.id_no, s
+        per AS ({per}),
+        mem AS (
+            SELECT per.hukou_no, per.id_no, {recent_amt} AS recent_amt, {base_amt} AS base_amt
+            FROM per, s WHERE per.hukou_no IS NOT NULL
         ), hh AS (
             SELECT hukou_no, SUM(recent_amt) AS recent_amt, SUM(base_amt) AS base_amt FROM mem GROUP BY hukou_no
         ), cand AS (
@@ -149,8 +146,8 @@ class Rule(RuleBase):
         ), shares AS (
             SELECT hukou_no, group_concat(who || ' ' || yuan(COALESCE(recent_amt, 0)) || ' 元（'
                                           || yuan(COALESCE(base_amt, 0)) || ' 元）', '、') AS text
-            FROM (SELECT mm.hukou_no, {member_label(ctx, 'mm')} AS who, mm.recent_amt, mm.base_amt
-                  FROM hits JOIN mem mm ON mm.hukou_no = hits.hukou_no
+            FROM (SELECT mm.hukou_no, {member_label(ctx, 'q')} AS who, mm.recent_amt, mm.base_amt
+                  FROM mem mm JOIN {pop} q ON q.id_no = mm.id_no WHERE mm.hukou_no IN (SELECT hukou_no FROM hits)
                   ORDER BY mm.hukou_no, COALESCE(mm.recent_amt, 0) DESC, mm.id_no)
             GROUP BY hukou_no
         )
@@ -158,6 +155,14 @@ class Rule(RuleBase):
                {sentence} || '；' || :member_phrase || '：' || sh.text AS evidence,
                (SELECT {refs_sql(self.source)} FROM {pop} m JOIN {src} r ON r.id_no = m.id_no, a
                 WHERE m.hukou_no = j.hukou_no AND {bound} AND {pos} > a.n - :recent - :baseline {filters}) AS refs
-        FROM hits j JOIN shares sh ON sh.hukou_no = j.hukou_no, a
+        FROM shares sh JOIN hits j ON j.hukou_no = sh.hukou_no, a
         """
         return sql, params
+
+    def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
+        return with_members(ctx, self._per_person(ctx))
+
+    def _per_person(self, ctx: ScanContext) -> SharedTable:
+        if self.unit == "day":
+            return day_window_totals(ctx, self.source, self.date, self.value, self.recent, self.baseline, self.where)
+        return person_months(ctx, self.source, self.date, self.where)

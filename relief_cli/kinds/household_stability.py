@@ -19,6 +19,7 @@ from pydantic import Field
 from .base import RuleBase, ScanContext, Subject, check_source
 from .common import month_index
 from .members import member_label
+from .shared import SharedTable, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -55,31 +56,33 @@ class Rule(RuleBase):
         def period_of(pos: str) -> str:
             return f"printf('%04d%02d', ({pos}) / 12, ({pos}) % 12 + 1)"
 
+        months, hi = self._months(ctx).name, f'"hi_{self.value}"'
         start = "(l.n - :months + 1)"
         window = f'o."{self.period}" BETWEEN {period_of("l.n - j.span + 1")} AND l.period'
         sql = f"""
         WITH l AS (SELECT MAX({p}) AS period, {month_index(f'MAX({p})')} AS n FROM {src} r WHERE {p} <= :month),
         pm AS (
-            SELECT r.id_no, {month_index(p)} AS pos, MAX(r."{self.value}") AS v
-            FROM {src} r NOT INDEXED WHERE {p} <= :month GROUP BY r.id_no, {p}
-        ), mem AS (
-            SELECT m.hukou_no, pm.id_no, pm.pos, pm.v FROM pm JOIN {pop} m ON m.id_no = pm.id_no
-        ), mf AS (
-            SELECT id_no, hukou_no, MIN(pos) AS first_pos FROM mem GROUP BY id_no
-        ), win AS (
-            SELECT mem.*, LEAD(mem.pos) OVER (PARTITION BY mem.id_no ORDER BY mem.pos) AS next_pos
-            FROM mem, l WHERE mem.pos >= {start}
+            -- per member on the list: the first month ever, and in the window the months with a record,
+            -- their mean, the first of them, and how many are followed by a month without one
+            SELECT m.id_no, m.hukou_no, MIN(m.pos) AS first_pos,
+                   COUNT(CASE WHEN m.pos >= {start} THEN 1 END) AS months,
+                   AVG(CASE WHEN m.pos >= {start} THEN m.{hi} END) AS avg_v,
+                   MIN(CASE WHEN m.pos >= {start} THEN m.pos END) AS first_in,
+                   SUM(CASE WHEN m.pos >= {start} AND m.pos < l.n
+                             AND NOT EXISTS (SELECT 1 FROM {months} o WHERE o.id_no = m.id_no AND o.pos = m.pos + 1)
+                            THEN 1 ELSE 0 END) AS breaks
+            FROM {months} m, l WHERE m.hukou_no IS NOT NULL GROUP BY m.id_no
         ), mg AS (
             -- a member's separate gaps: after a month with a record, one or more months without
             -- (up to the latest period), and a window that opens in a gap of someone who paid before
-            SELECT w.id_no, w.hukou_no, COUNT(*) AS months, AVG(w.v) AS avg_v,
-                   SUM(CASE WHEN w.next_pos IS NULL THEN w.pos < l.n ELSE w.next_pos > w.pos + 1 END)
-                     + (mf.first_pos < {start} AND MIN(w.pos) > {start}) AS gaps
-            FROM win w JOIN mf ON mf.id_no = w.id_no, l GROUP BY w.id_no
+            SELECT pm.id_no, pm.hukou_no, pm.months, pm.avg_v,
+                   pm.breaks + (pm.first_pos < {start} AND pm.first_in > {start}) AS gaps
+            FROM pm, l WHERE pm.months > 0
         ), hm AS (
-            SELECT hukou_no, pos, SUM(v) AS total FROM win GROUP BY hukou_no, pos
+            SELECT m.hukou_no, m.pos, SUM(m.{hi}) AS total FROM {months} m, l
+            WHERE m.hukou_no IS NOT NULL AND m.pos >= {start} GROUP BY m.hukou_no, m.pos
         ), hf AS (
-            SELECT hukou_no, MIN(first_pos) AS first_pos FROM mf GROUP BY hukou_no
+            SELECT hukou_no, MIN(first_pos) AS first_pos FROM pm GROUP BY hukou_no
         ), stats AS (
             SELECT h.hukou_no, COUNT(*) AS paid, SUM(h.total) AS s, SUM(h.total * h.total) AS q,
                    MAX(h.total) AS hi, MIN(h.total) AS lo_paid, l.n - MAX(hf.first_pos, {start}) + 1 AS span
@@ -109,3 +112,9 @@ class Rule(RuleBase):
         FROM hits j JOIN shares sh ON sh.hukou_no = j.hukou_no, l
         """
         return sql, params
+
+    def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
+        return with_members(ctx, self._months(ctx))
+
+    def _months(self, ctx: ScanContext) -> SharedTable:
+        return person_months(ctx, self.source, self.period)

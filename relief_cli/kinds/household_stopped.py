@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from .base import RuleBase, ScanContext, Subject, check_source
 from .common import age_at, month_index
 from .members import member_label
+from .shared import SharedTable, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -46,7 +47,7 @@ class Rule(RuleBase):
 
     def select(self, ctx: ScanContext) -> tuple[str, dict[str, Any]]:
         src, pop = ctx.table(self.source), ctx.table("population")
-        p, v = f'r."{self.period}"', f'"{self.value}"'
+        p = f'r."{self.period}"'
         params = {"as_of": ctx.as_of, "month": ctx.as_of[:4] + ctx.as_of[5:7], "gap": self.min_gap_months,
                   "paid": self.min_paid_months, "age_lo": self.age[0], "age_hi": self.age[1], "measure": self.measure}
         first_unpaid = "date(substr(per.last_paid, 1, 4) || '-' || substr(per.last_paid, 5, 2) || '-01', '+1 month')"
@@ -54,12 +55,12 @@ class Rule(RuleBase):
         def month_text(expr: str) -> str:
             return f"substr({expr}, 1, 4) || '年' || substr({expr}, 5, 2) || '月'"
 
-        last_of = f'(SELECT MAX(o."{self.period}") FROM {src} o WHERE o.id_no = q.id_no AND o."{self.period}" <= :month)'
+        months = self._months(ctx).name
+        last_of = f"(SELECT MAX(o.period) FROM {months} o WHERE o.id_no = q.id_no)"
         sql = f"""
         WITH latest AS (SELECT MAX({p}) AS period FROM {src} r WHERE {p} <= :month),
         per AS (
-            SELECT r.id_no, MAX({p}) AS last_paid, COUNT(DISTINCT {p}) AS paid
-            FROM {src} r NOT INDEXED WHERE {p} <= :month GROUP BY r.id_no
+            SELECT id_no, MAX(period) AS last_paid, COUNT(*) AS paid FROM {months} GROUP BY id_no
         ), stopped AS (
             SELECT m.hukou_no, m.id_no, m.relation, m.name, per.last_paid, per.paid, latest.period AS latest,
                    {month_index('latest.period')} - {month_index('per.last_paid')} AS gap,
@@ -68,10 +69,9 @@ class Rule(RuleBase):
             WHERE per.paid >= :paid AND {month_index('latest.period')} - {month_index('per.last_paid')} >= :gap
               AND {age_at('m.id_no', first_unpaid)} BETWEEN :age_lo AND :age_hi
               AND NOT EXISTS (
-                  SELECT 1 FROM {pop} q JOIN {src} o ON o.id_no = q.id_no
-                  WHERE q.hukou_no = m.hukou_no AND q.id_no != m.id_no
-                    AND o."{self.period}" > per.last_paid AND o."{self.period}" <= :month
-                    AND NOT EXISTS (SELECT 1 FROM {src} o2 WHERE o2.id_no = q.id_no AND o2."{self.period}" = per.last_paid))
+                  SELECT 1 FROM {pop} q JOIN {months} o ON o.id_no = q.id_no
+                  WHERE q.hukou_no = m.hukou_no AND q.id_no != m.id_no AND o.period > per.last_paid
+                    AND NOT EXISTS (SELECT 1 FROM {months} o2 WHERE o2.id_no = q.id_no AND o2.period = per.last_paid))
         )
         SELECT st.hukou_no AS subject_key, st.last_paid AS period,
                group_concat({member_label(ctx, 'st')} || '（' || st.age || '岁）', '、')
@@ -81,7 +81,7 @@ class Rule(RuleBase):
                    SELECT group_concat(who || CASE WHEN last IS NULL THEN ' 无记录'
                        ELSE ' 最近 ' || {month_text('last')} || ' 基数 ' || yuan(base) || ' 元' END, '、')
                    FROM (SELECT {member_label(ctx, 'q')} AS who, {last_of} AS last,
-                                (SELECT MAX(o.{v}) FROM {src} o WHERE o.id_no = q.id_no AND o."{self.period}" = {last_of}) AS base
+                                (SELECT o."hi_{self.value}" FROM {months} o WHERE o.id_no = q.id_no AND o.period = {last_of}) AS base
                          FROM {pop} q WHERE q.hukou_no = st.hukou_no ORDER BY last DESC, q._id)) AS evidence,
                (SELECT json_group_array(json_object('source', '{self.source}', 'id', r._id, 'file', r._file,
                                                     'sheet', r._sheet, 'row', r._row))
@@ -90,3 +90,9 @@ class Rule(RuleBase):
         FROM stopped st GROUP BY st.hukou_no, st.last_paid
         """
         return sql, params
+
+    def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
+        return with_members(ctx, self._months(ctx))
+
+    def _months(self, ctx: ScanContext) -> SharedTable:
+        return person_months(ctx, self.source, self.period)

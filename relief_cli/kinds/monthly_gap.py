@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .base import RuleBase, ScanContext, check_source, refs_sql
 from .common import month_index
+from .shared import SharedTable, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -28,8 +29,7 @@ class Rule(RuleBase):
         sql = f"""
         WITH latest AS (SELECT MAX({p}) AS period FROM {ctx.table(self.source)} r WHERE {p} <= :month),
         per AS (
-            SELECT r.id_no, MAX({p}) AS last_paid, COUNT(DISTINCT {p}) AS paid
-            FROM {ctx.table(self.source)} r NOT INDEXED WHERE {p} <= :month GROUP BY r.id_no
+            SELECT id_no, MAX(period) AS last_paid, COUNT(*) AS paid FROM {self._months(ctx).name} GROUP BY id_no
         ), hits AS (
             SELECT per.*, latest.period AS latest,
                    {month_index('latest.period')} - {month_index('per.last_paid')} AS gap
@@ -45,3 +45,9 @@ class Rule(RuleBase):
         GROUP BY h.id_no
         """
         return sql, params
+
+    def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
+        return with_members(ctx, self._months(ctx))
+
+    def _months(self, ctx: ScanContext) -> SharedTable:
+        return person_months(ctx, self.source, self.period)

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from .base import RuleBase, ScanContext, check_source, refs_sql
 from .common import month_index, where_sql
+from .shared import SharedTable, day_window_totals, person_months, with_members
 
 
 class Rule(RuleBase):
@@ -55,8 +56,6 @@ class Rule(RuleBase):
             anchor = "SELECT julianday(:as_of) AS n, :period AS period"
             pos = f"julianday({d})"
             bound = f"{d} <= :as_of"
-            agg_recent = "SUM(CASE WHEN pos > a.n - :recent THEN v END) * 1.0 / :recent"
-            agg_base = "SUM(CASE WHEN pos <= a.n - :recent THEN v END) * 1.0 / :baseline"
         else:
             unit_label = "个月"
             anchor = (f"SELECT {month_index('MAX(p)')} AS n, MAX(p) AS period FROM "
@@ -64,8 +63,6 @@ class Rule(RuleBase):
             params["month"] = ctx.as_of[:4] + ctx.as_of[5:7]
             pos = month_index(d)
             bound = f"{d} <= :month"
-            agg_recent = "AVG(CASE WHEN pos > a.n - :recent THEN v END)"
-            agg_base = "AVG(CASE WHEN pos <= a.n - :recent THEN v END)"
         if self.min_ratio is not None:
             test = "recent_rate * :recent >= :min_recent AND recent_rate >= :ratio * COALESCE(base_rate, 0)"
             sentence = ("'近' || :recent || :unit || :measure || ' ' || yuan(recent_rate * :recent) || ' 元，'"
@@ -81,19 +78,33 @@ class Rule(RuleBase):
                         " || ' ' || :unit || '的 ' || yuan(base_rate) || ' 元下降 ' || printf('%.0f', (1 - recent_rate / base_rate) * 100)"
                         " || '%（阈值 ' || printf('%.0f', (1 - :ratio) * 100) || '%）'")
         params["unit"] = unit_label
+        if self.unit == "day":
+            per = f"""SELECT id_no, recent_sum * 1.0 / :recent AS recent_rate, base_sum * 1.0 / :baseline AS base_rate,
+                             a.period AS period FROM {self._per_person(ctx).name}, a"""
+        else:
+            # The mean of the records in each window (not of monthly levels): AVG of integers is
+            # their sum over their count, so the months' sums and counts give the same double.
+            t, n = f'u."total_{self.value}"', f'u."n_{self.value}"'
+            per = f"""SELECT u.id_no, SUM(CASE WHEN u.pos > a.n - :recent THEN {t} END) * 1.0
+                               / SUM(CASE WHEN u.pos > a.n - :recent THEN {n} END) AS recent_rate,
+                             SUM(CASE WHEN u.pos <= a.n - :recent THEN {t} END) * 1.0
+                               / SUM(CASE WHEN u.pos <= a.n - :recent THEN {n} END) AS base_rate,
+                             a.period AS period
+                      FROM {self._per_person(ctx).name} u, a WHERE u.pos > a.n - :recent - :baseline GROUP BY u.id_no"""
         sql = f"""
         WITH a AS ({anchor}),
-        rows_in AS (
-            SELECT r.*, {pos} AS pos, r."{self.value}" AS v
-            FROM {ctx.table(self.source)} r NOT INDEXED, a
-            WHERE {bound} AND {pos} > a.n - :recent - :baseline {filters}
-        ), per AS (
-            SELECT r.id_no, {agg_recent} AS recent_rate, {agg_base} AS base_rate, a.period AS period
-            FROM rows_in r, a GROUP BY r.id_no
-        )
+        per AS ({per})
         SELECT per.id_no AS subject_key, per.period, {sentence} AS evidence,
                (SELECT {refs_sql(self.source)} FROM {ctx.table(self.source)} r, a
                 WHERE r.id_no = per.id_no AND {bound} AND {pos} > a.n - :recent - :baseline {filters}) AS refs
         FROM per WHERE recent_rate IS NOT NULL AND {test}
         """
         return sql, params
+
+    def shared(self, ctx: ScanContext) -> tuple[SharedTable, ...]:
+        return with_members(ctx, self._per_person(ctx))
+
+    def _per_person(self, ctx: ScanContext) -> SharedTable:
+        if self.unit == "day":
+            return day_window_totals(ctx, self.source, self.date, self.value, self.recent, self.baseline, self.where)
+        return person_months(ctx, self.source, self.date, self.where)

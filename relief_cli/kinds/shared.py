@@ -1,0 +1,97 @@
+"""Aggregates that several rules read, built once per scan as temp tables.
+
+Grouping millions of records per person is what a scan spends its time on, and several
+rules group the same records the same way (a person rule and its household twin, the
+household rules over social insurance). A kind's `shared(ctx)` names the tables its query
+reads, the members table first (with_members); the scan builds each distinct one, in that
+order, before the rules run, and drops them afterwards. A table's name carries a digest of
+its definition, so two rules share a table only when they would compute the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .base import ScanContext
+from .common import month_index, where_sql
+
+
+@dataclass(frozen=True)
+class SharedTable:
+    name: str
+    columns: str  # the table's columns and key, as in CREATE TABLE
+    select: str  # the rows
+    params_json: str  # the parameters as JSON: the dataclass stays hashable and comparable
+    without_rowid: bool = False  # the rows are kept in the order of their key
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return json.loads(self.params_json)
+
+
+def _table(stem: str, columns: str, select: str, params: dict[str, Any], without_rowid: bool = False) -> SharedTable:
+    params_json = json.dumps(params, ensure_ascii=False, sort_keys=True)
+    digest = hashlib.sha1((columns + select + params_json).encode()).hexdigest()[:10]
+    return SharedTable(f"_{stem}_{digest}", columns, select, params_json, without_rowid)
+
+
+def with_members(ctx: ScanContext, table: SharedTable) -> tuple[SharedTable, ...]:
+    """A per-person table and, first, the members table it reads (when there is a population list)."""
+    return (members(ctx), table) if "population" in ctx.settings.sources else (table,)
+
+
+def members(ctx: ScanContext) -> SharedTable:
+    """Each person's household on the scan date, keyed by ID number: the per-person tables below
+    look it up in ID order, which a table in that order answers far faster than the list itself."""
+    return _table("member", "id_no TEXT PRIMARY KEY, hukou_no TEXT",
+                  f"SELECT m.id_no, m.hukou_no FROM {ctx.table('population')} m", {}, without_rowid=True)
+
+
+def _hukou(ctx: ScanContext, id_expr: str) -> str:
+    if "population" not in ctx.settings.sources:
+        return "NULL"
+    # The population list holds a person once: its key is the ID number.
+    return f"(SELECT m.hukou_no FROM {members(ctx).name} m WHERE m.id_no = {id_expr})"
+
+
+def person_months(ctx: ScanContext, source: str, period: str,
+                  where: dict[str, tuple[Any, ...]] | None = None) -> SharedTable:
+    """One row per person and month up to the scan month with, for each amount or integer field f
+    of the source, "hi_f", the highest record (a contribution base is a level, whatever the
+    insurance types), "total_f", their sum, and "n_f", the number of records with a value.
+    pos is the month number (common.month_index), hukou_no the person's household on the scan
+    date (NULL: not on the population list). Every rule over the source's months reads the same
+    table, whichever field it uses. Needs members(ctx) built first (with_members)."""
+    params: dict[str, Any] = {"month": ctx.as_of[:4] + ctx.as_of[5:7]}
+    filters = where_sql(where or {}, "r", params)
+    p = f'r."{period}"'
+    values = [f for f, spec in ctx.settings.sources[source].fields.items() if spec.type in ("amount", "int")]
+    outputs = ["r.id_no", f"{month_index(p)} AS pos", f"{p} AS period", f"{_hukou(ctx, 'r.id_no')} AS hukou_no"]
+    columns = ["id_no TEXT", "pos INTEGER", "period TEXT", "hukou_no TEXT"]
+    for f in values:
+        outputs += [f'MAX(r."{f}") AS "hi_{f}"', f'SUM(r."{f}") AS "total_{f}"', f'COUNT(r."{f}") AS "n_{f}"']
+        columns += [f'"hi_{f}"', f'"total_{f}"', f'"n_{f}" INTEGER']
+    select = (f"SELECT {', '.join(outputs)} FROM {ctx.table(source)} r NOT INDEXED "
+              f"WHERE {p} <= :month {filters} GROUP BY r.id_no, {p}")
+    return _table("months", ", ".join([*columns, "PRIMARY KEY (id_no, pos)"]), select, params, without_rowid=True)
+
+
+def day_window_totals(ctx: ScanContext, source: str, date: str, value: str, recent: int, baseline: int,
+                      where: dict[str, tuple[Any, ...]] | None = None) -> SharedTable:
+    """Per person, the sums over the recent days (ending on the scan date) and over the baseline days
+    before them, NULL where that window holds no record; only people with a record in either.
+    hukou_no as in person_months (needs members(ctx) built first: with_members)."""
+    params: dict[str, Any] = {"as_of": ctx.as_of, "recent": recent, "baseline": baseline}
+    filters = where_sql(where or {}, "r", params)
+    d, v = f'r."{date}"', f'r."{value}"'
+    select = (f"SELECT r.id_no, {_hukou(ctx, 'r.id_no')} AS hukou_no, "
+              f"SUM(CASE WHEN julianday({d}) > julianday(:as_of) - :recent THEN {v} END) AS recent_sum, "
+              f"SUM(CASE WHEN julianday({d}) <= julianday(:as_of) - :recent THEN {v} END) AS base_sum "
+              f"FROM {ctx.table(source)} r NOT INDEXED "
+              f"WHERE {d} <= :as_of AND julianday({d}) > julianday(:as_of) - :recent - :baseline {filters} "
+              f"GROUP BY r.id_no")
+    # In ID order, as grouped: the kinds read it whole, so it needs no index.
+    return _table("days", "id_no TEXT, hukou_no TEXT, recent_sum, base_sum", select, params)
