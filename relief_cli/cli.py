@@ -720,18 +720,19 @@ def _checklists_all(db: Path, rules: Path | None, day: dt.date, district: str | 
     from .checklist import CommunityNotFound
     from .privacy import Masker
     from .render import batch_summary, out, print_json
-    from .visit_sheet import write_batch
+    from .visit_sheet import collect_batch, write_batch
 
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageProblem(f"--out 应为文件夹，{out_dir} 是一个文件")
     store = _open_store(db, rules, announce=True)
     _warn_unknown_years(store, day, _horizon(day))
     try:
-        result = write_batch(store, day, out_dir, district=district, town=town, by_worker=by_worker, masker=Masker(show_pii))
+        result, lists = collect_batch(store, day, district=district, town=town, masker=Masker(show_pii))
     except CommunityNotFound as e:
         raise DataProblem(str(e)) from None
     store.audit("checklist:all", {"district": district, "town": town, "by_worker": by_worker}, result.households,
                 show_pii, str(out_dir))
+    write_batch(result, lists, out_dir, store.config.settings.outcomes, by_worker=by_worker)
     if fmt == "json":
         print_json(result.as_dict())
     else:

@@ -21,7 +21,6 @@ COLUMNS = [("推送预警", "raised"), ("已走访", "visited"), ("纳入救助"
            ("转化率", "conversion"), ("精确率", "precision"), ("超期率", "overdue_rate")]
 # The table's columns (points), then a gap and the column the charts stand in: 770 in all, A4 landscape.
 WIDTHS = [164, 52, 46, 52, 56, 48, 48, 48, 10, 246]
-TABLE_COLUMNS = 8
 CHART_GROUPS = 12
 FUNNEL_CM, GROUPS_CM = 5.6, 9.6  # with the gap between them: 15.5 cm, the page's height below the title
 ONE_PAGE_ROWS = 20
@@ -40,7 +39,6 @@ def build_report_workbook(report: Report) -> Workbook:
     ws = wb.active
     ws.title = "预警成效"
     paper.set_columns(ws, WIDTHS)
-    cols = TABLE_COLUMNS
     label = GROUP_LABEL[report.by]
     title = f"预警成效（{report.date_from} 至 {report.date_to}，按{label}）"
     paper.put(ws, 1, 1, title, size=paper.TITLE_PT, bold=True, align="center", border=False)

@@ -380,25 +380,33 @@ def file_part(text: str | None) -> str:
     return clean.strip(" .")[:40] or "未分派"
 
 
-def write_batch(store: Any, as_of: Any, out_dir: Path, *, district: str | None = None, town: str | None = None,
-                by_worker: bool = False, masker: Any = None) -> BatchResult:
-    """One workbook per community (乡镇-社区-走访清单-日期.xlsx), or per grid worker
-    (乡镇-社区-网格员-走访清单-日期.xlsx); communities with no household to visit get no file."""
-    from dataclasses import replace
-
+def collect_batch(store: Any, as_of: Any, *, district: str | None = None, town: str | None = None,
+                  masker: Any = None) -> tuple[BatchResult, list[Checklist]]:
+    """Every community's checklist (in the district or town), with the totals, before anything is
+    written: the export is audited first, and an audit that cannot be written stops it."""
     from .checklist import all_checklists
     from .privacy import Masker
 
-    outcomes = store.config.settings.outcomes
-    result = BatchResult(as_of.isoformat())
+    result, lists = BatchResult(as_of.isoformat()), []
     for cl in all_checklists(store, as_of, district=district, town=town, masker=masker or Masker()):
         result.communities += 1
         result.grids += len(cl.grids)
         households = sum(len(g.households) for g in cl.grids)
         result.households += households
-        if not households:
+        if households:
+            lists.append(cl)
+        else:
             result.empty.append(cl.community)
-            continue
+    return result, lists
+
+
+def write_batch(result: BatchResult, lists: list[Checklist], out_dir: Path, outcomes: tuple[str, ...], *,
+                by_worker: bool = False) -> BatchResult:
+    """One workbook per community (乡镇-社区-走访清单-日期.xlsx), or per grid worker
+    (乡镇-社区-网格员-走访清单-日期.xlsx); communities with no household to visit get no file."""
+    from dataclasses import replace
+
+    for cl in lists:
         if by_worker:
             workers: dict[str | None, list[GridList]] = {}
             for g in cl.grids:

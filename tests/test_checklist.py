@@ -202,6 +202,9 @@ def test_all_communities_one_workbook_each_and_by_worker(sample_city, tmp_path):
         one = build_checklist(store, "金口岭社区", AS_OF)
     jk = next(f for f in summary["files"] if f["community"] == "金口岭社区")
     assert (jk["grids"], jk["households"]) == (len(one.grids), sum(len(g.households) for g in one.grids))
+    with Store(db, load_config(ROOT / "rules.yaml")) as store:  # the export was audited
+        assert store.conn.execute("SELECT rows, target FROM audit WHERE command = 'checklist:all'").fetchall() == [
+            (summary["households"], str(out))]
     wb = openpyxl.load_workbook(out / "幸福街道-金口岭社区-走访清单-2026-11-20.xlsx")
     assert [g.grid for g in one.grids if g.households][0] in wb.sheetnames
 
