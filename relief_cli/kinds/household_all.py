@@ -92,6 +92,7 @@ class Rule(RuleBase):
                '全户 ' || COUNT(*) || ' 人均符合' || :target || '条件：' || group_concat(r.relation || ' ' || r.why, '；') AS evidence,
                json_group_array(json_object('source', 'population', 'id', r._id, 'file', r._file,
                                             'sheet', r._sheet, 'row', r._row)) AS refs
-        FROM members r GROUP BY r.hukou_no HAVING COUNT(*) > 0 AND SUM(r.ok) = COUNT(*)
+        FROM (SELECT * FROM members ORDER BY hukou_no, _id) r  -- members in list order, whatever the plan
+        GROUP BY r.hukou_no HAVING COUNT(*) > 0 AND SUM(r.ok) = COUNT(*)
         """
         return sql, params
