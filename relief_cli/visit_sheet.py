@@ -110,7 +110,7 @@ def _cover_sheet(ws: Any, checklist: Checklist, gl: GridList) -> int:
     paper.set_columns(ws, widths)
     n = len(COVER_COLUMNS)
     paper.put(ws, 1, 1, f"{_grid(checklist, gl)} 三必访走访户清单（截至 {checklist.as_of}，共 {len(gl.households)} 户）",
-         size=paper.TITLE_PT, bold=True, span=n, align="center", border=False)
+              size=paper.TITLE_PT, bold=True, span=n, align="center", border=False)
     ws.row_dimensions[1].height = paper.row_height(1, paper.TITLE_PT)
     legend = f"{_worker(gl)}　　“{OVERDUE}”（红底）：已过走访期限；“{DUE_SOON}”（黄底）：临近走访期限，请优先走访"
     paper.put(ws, 2, 1, legend, span=n, border=False)
