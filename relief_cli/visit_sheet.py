@@ -400,12 +400,18 @@ def collect_batch(store: Any, as_of: Any, *, district: str | None = None, town: 
     return result, lists
 
 
+POOL_FROM_FILES = 4  # fewer workbooks than this are written in the process itself
+BATCH_WORKERS = 2
+
+
 def write_batch(result: BatchResult, lists: list[Checklist], out_dir: Path, outcomes: tuple[str, ...], *,
                 by_worker: bool = False) -> BatchResult:
     """One workbook per community (乡镇-社区-走访清单-日期.xlsx), or per grid worker
-    (乡镇-社区-网格员-走访清单-日期.xlsx); communities with no household to visit get no file."""
+    (乡镇-社区-网格员-走访清单-日期.xlsx); communities with no household to visit get no file.
+    Many workbooks are written by two worker processes (openpyxl is pure Python: one core each)."""
     from dataclasses import replace
 
+    jobs: list[tuple[Path, Checklist, str | None]] = []
     for cl in lists:
         if by_worker:
             workers: dict[str | None, list[GridList]] = {}
@@ -418,8 +424,23 @@ def write_batch(result: BatchResult, lists: list[Checklist], out_dir: Path, outc
         for worker, part in parts:
             name = "-".join([file_part(cl.town), file_part(cl.community), *([file_part(worker)] if by_worker else []),
                              "走访清单", cl.as_of]) + ".xlsx"
-            path = out_dir / name
-            book = write_visit_workbook(path, part, outcomes)
-            result.files.append(BatchFile(str(path), cl.town, cl.community, worker, len(part.grids), book.households,
-                                          sum(book.pages.values())))
+            jobs.append((out_dir / name, part, worker))
+    if len(jobs) < POOL_FROM_FILES:
+        books = [write_visit_workbook(path, part, outcomes) for path, part, _ in jobs]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from .importer import START_METHOD
+
+        with ProcessPoolExecutor(BATCH_WORKERS, mp_context=multiprocessing.get_context(START_METHOD)) as pool:
+            books = list(pool.map(_write_one, [(path, part, outcomes) for path, part, _ in jobs], chunksize=4))
+    for (path, part, worker), book in zip(jobs, books):
+        result.files.append(BatchFile(str(path), part.town, part.community, worker, len(part.grids), book.households,
+                                      sum(book.pages.values())))
     return result
+
+
+def _write_one(job: tuple[Path, Checklist, tuple[str, ...]]) -> VisitBook:
+    path, checklist, outcomes = job
+    return write_visit_workbook(path, checklist, outcomes)
