@@ -16,7 +16,7 @@ from typing import Any
 
 from .privacy import Masker
 from .store import Store, read_table
-from .values import id_birth_date
+from .values import age_on
 from .scan import ensure_calendar, workdays_after
 from .workdays import WorkCalendar
 
@@ -275,7 +275,7 @@ def _add_members(store: Store, households: dict[str, Household], tables: dict[st
         if hh.phone is None and phone:
             hh.phone = masker.phone(phone)
         disability = "".join(filter(None, (dis_type, _grade(grade)))) or None
-        hh.members.append(Member(name, relation, masker.id_no(id_no), category, _age(id_no, as_of), disability, died_on))
+        hh.members.append(Member(name, relation, masker.id_no(id_no), category, age_on(id_no, as_of), disability, died_on))
 
 
 def _grade(grade: Any) -> str | None:
@@ -285,16 +285,6 @@ def _grade(grade: Any) -> str | None:
     if isinstance(grade, int) and 1 <= grade <= 4:
         return "一二三四"[grade - 1] + "级"
     return str(grade)
-
-
-def _age(id_no: str | None, as_of: dt.date) -> int | None:
-    try:
-        born = id_birth_date(id_no) if id_no else None
-    except ValueError:
-        return None
-    if born is None:
-        return None
-    return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
 
 
 def _mark_urgency(store: Store, households: Any, as_of: dt.date) -> None:

@@ -17,7 +17,7 @@ from .alerts import AlertFilter, list_alerts
 from .privacy import Masker
 from .status import months_before
 from .store import Store
-from .values import ValueProblem, id_birth_date, id_sex, mask_id, normalize_id
+from .values import ValueProblem, age_on, id_sex, mask_id, normalize_id
 
 GRADES = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
 # Sources shown in their own way (or not at all: the population is the member list).
@@ -111,7 +111,7 @@ def _household(store: Store, hukou: str, as_of: dt.date, masker: Masker) -> Hous
         else:
             category, source = family, "随户"
         members.append(Member(
-            masker.id_no(i), masker.name(r.get("name")), r.get("relation"), _sex(i), _age(i, as_of), category, source,
+            masker.id_no(i), masker.name(r.get("name")), r.get("relation"), _sex(i), age_on(i, as_of), category, source,
             inactive.get(i), [f"{d.get('disability_type') or ''}{GRADES.get(d.get('grade'), d.get('grade') or '')}".strip()
                               for d in disabilities.get(i, [])],
             next((d.get("death_date") for d in deaths.get(i, [])), None), bool(r["listed"]), masker.phone(r.get("phone")),
@@ -220,16 +220,6 @@ def _sex(id_no: str | None) -> str | None:
         return id_sex(id_no) if id_no else None
     except ValueProblem:
         return None
-
-
-def _age(id_no: str | None, on: dt.date) -> int | None:
-    try:
-        born = id_birth_date(id_no) if id_no else None
-    except ValueProblem:
-        return None
-    if born is None:
-        return None
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def _yuan(fen: int | None) -> float | None:

@@ -2,7 +2,7 @@
 
 LibreOffice runs headless with a profile of its own in a private scratch folder, so it neither
 waits for nor disturbs a LibreOffice the user has open; its output is moved into place
-owner-only, like every file relief writes.
+owner-only and renamed into place, like every file relief writes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .privacy import SPILL_PREFIX, OutputProblem, private_open, write_problem
+from .privacy import SPILL_PREFIX, OutputProblem
+from .xlsx import replace_private
 
 NOT_INSTALLED = ("没有找到 LibreOffice（soffice），无法生成 PDF。请安装 LibreOffice（https://zh-cn.libreoffice.org），"
                  "或用 --xlsx 导出工作簿后在 Excel、WPS 中打印；如已安装，请设置环境变量 RELIEF_SOFFICE 指向 soffice 程序")
@@ -58,22 +59,7 @@ def write_pdf(target: Path, write_workbook: Callable[[Path], object]) -> None:
         made = source.with_suffix(".pdf")
         if done.returncode != 0 or not made.is_file():
             raise OutputProblem(f"LibreOffice 未能生成 PDF（退出码 {done.returncode}）；可先用 --xlsx 导出工作簿再手工打印")
-        _move_private(made, target)
+        with made.open("rb") as src:
+            replace_private(target, lambda out: shutil.copyfileobj(src, out))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _move_private(made: Path, target: Path) -> None:
-    """Copied into an owner-only file beside the target, then renamed over it."""
-    partial = target.with_name(f".{target.name}.relief-{os.getpid()}.tmp")
-    try:
-        with private_open(partial) as out, made.open("rb") as src:
-            shutil.copyfileobj(src, out)
-        os.replace(partial, target)
-    except OSError as e:
-        raise write_problem(target, e) from None
-    finally:
-        try:
-            partial.unlink(missing_ok=True)
-        except OSError:
-            pass

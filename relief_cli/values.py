@@ -255,6 +255,17 @@ def id_birth_date(id_no: str) -> dt.date:
     return dt.date(int(canonical[6:10]), int(canonical[10:12]), int(canonical[12:14]))
 
 
+def age_on(id_no: str | None, day: dt.date) -> int | None:
+    """Whole years of age on the day, from the ID's birth date; None for no ID or one that is not valid."""
+    try:
+        born = id_birth_date(id_no) if id_no else None
+    except ValueProblem:
+        return None
+    if born is None:
+        return None
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
 def id_sex(id_no: str) -> str:
     return "男" if int(normalize_id(id_no)[16]) % 2 else "女"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
@@ -80,13 +80,17 @@ def _widths_for(ws: Any, header: Sequence[str]) -> None:
 
 
 def save_private(wb: Workbook, path: Path) -> None:
-    """Written beside the target and renamed over it: a failure halfway (a full disk, a share gone,
-    the target open in Excel) leaves an existing workbook as it was."""
+    replace_private(path, wb.save)
+
+
+def replace_private(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """An owner-only file written beside the target and renamed over it: a failure halfway (a full
+    disk, a share gone, the target open in Excel) leaves an existing file as it was."""
     partial = path.with_name(f".{path.name}.relief-{os.getpid()}.tmp")
     _remove_stale_partials(path)
     try:
         with private_open(partial) as f:
-            wb.save(f)
+            write(f)
         os.replace(partial, path)
     except OSError as e:
         raise write_problem(path, e) from None

@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .base import RuleBase, ScanContext, Subject, check_source
+from .base import RuleBase, ScanContext, Subject
 from .common import age_at, month_index
-from .members import member_label
+from .members import check_monthly, member_label
 from .shared import SharedTable, person_months, with_members
 
 
@@ -39,11 +39,7 @@ class Rule(RuleBase):
         return self
 
     def check(self, settings: Any) -> list[str]:
-        problems = check_source(settings, self.source, {"period": self.period, "value": self.value},
-                                {"period": ("period",), "value": ("amount", "int")})
-        if "population" not in settings.sources:
-            problems.append("kind: 需要数据来源 population")
-        return problems
+        return check_monthly(settings, self.source, self.period, self.value)
 
     def select(self, ctx: ScanContext) -> tuple[str, dict[str, Any]]:
         src, pop = ctx.table(self.source), ctx.table("population")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ScanContext
+from .base import ScanContext, check_source
 
 
 def died_on(ctx: ScanContext, id_expr: str) -> str:
@@ -43,3 +43,13 @@ def by_size(table: dict[int, float], default: float, size_expr: str, params: dic
         params[f"{prefix}{i}"], params[f"{prefix}{i}_amount"] = size, round(amount * 100)
         whens.append(f"WHEN {size_expr} >= :{prefix}{i} THEN :{prefix}{i}_amount")
     return f"(CASE {' '.join(whens)} ELSE :{prefix}_default END)"
+
+
+def check_monthly(settings: Any, source: str, period: str, value: str) -> list[str]:
+    """The check of a household kind over monthly amounts: a period and an amount field, and the
+    population list that makes members a household."""
+    problems = check_source(settings, source, {"period": period, "value": value},
+                            {"period": ("period",), "value": ("amount", "int")})
+    if "population" not in settings.sources:
+        problems.append("kind: 需要数据来源 population")
+    return problems
