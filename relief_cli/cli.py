@@ -166,7 +166,9 @@ def _main(
     os.umask(0o077)
 
 
-DbOpt = Annotated[Path, typer.Option("--db", metavar="数据库", help="数据库文件路径。")]
+DbOpt = Annotated[str, typer.Option("--db", metavar="数据库", envvar="RELIEF_DB",
+                                    help="数据库文件路径，或 PostgreSQL 服务器地址 postgresql://用户名@主机:端口/数据库名"
+                                         "（也可用环境变量 RELIEF_DB 指定）。")]
 RulesOpt = Annotated[Optional[Path], typer.Option("--rules", metavar="规则文件",
                                                   help="规则文件路径（默认：当前文件夹的 rules.yaml，没有则用内置规则）。")]
 AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", metavar="日期", help="统计截止日期 YYYY-MM-DD（默认：今天）。")]
@@ -262,22 +264,35 @@ def _as_of(value: str | None, option: str = "--as-of", allow_future: bool = Fals
     return day
 
 
-def _open_store(db: Path, rules: Path | None, *, create: bool = False, near: tuple[Path, ...] = (),
+def _open_store(target: str | Path, rules: Path | None, *, create: bool = False, near: tuple[Path, ...] = (),
                 announce: bool = False) -> Any:
-    """Only import and demo create a database; other commands on a missing one say what to do."""
+    """Only import and demo create a database; other commands on a missing one say what to do.
+    A postgresql:// address is a server's database (it must exist: an administrator creates it)."""
     from .config import load_config, rules_origin
+    from .pg import is_url
     from .store import Store
 
+    if is_url(target):
+        origin = rules_origin(rules, (Path.cwd(), *near))
+        config = load_config(rules)
+        if announce:
+            _announce_rules(origin)
+        return Store(str(target), config)
+    db = Path(target)
     if not create and not db.is_file():
         raise DataProblem(f"数据库 {db} 不存在；先用 relief import 导入数据" if not db.is_dir()
                           else f"{db} 是一个文件夹，--db 应为数据库文件")
     origin = rules_origin(rules, (db.resolve().parent, *near))
     config = load_config(rules)
     if announce:
-        _stderr(f"规则：{'内置规则' if origin.builtin else origin.path}")
-        for other in origin.unused:
-            _stderr(f"注意：{other} 存在但没有使用（当前文件夹没有 rules.yaml）；要用它，请加 --rules {other}")
+        _announce_rules(origin)
     return Store(db, config)
+
+
+def _announce_rules(origin: Any) -> None:
+    _stderr(f"规则：{'内置规则' if origin.builtin else origin.path}")
+    for other in origin.unused:
+        _stderr(f"注意：{other} 存在但没有使用（当前文件夹没有 rules.yaml）；要用它，请加 --rules {other}")
 
 
 def _warn_unknown_years(store: Any, *days: dt.date) -> None:
@@ -307,7 +322,7 @@ def _output(path: Path | None) -> None:
 def import_cmd(
     paths: Annotated[list[Path], typer.Argument(metavar="文件或文件夹", help="要导入的文件或文件夹（.xlsx / .xls / .csv）。",
                                                 show_default=False)],
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     source: Annotated[Optional[str], typer.Option("--source", metavar="来源",
                                                   help="强制按指定来源导入（如 medical 或 医保结算），不自动识别。")] = None,
@@ -373,7 +388,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 @command("scan")
 def scan_cmd(
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
     allow_future: FutureOpt = False,
@@ -409,7 +424,7 @@ STATUSES = {"open": "待走访", "closed": "已办结"}
 
 @command("alerts")
 def alerts_cmd(
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     community: Annotated[Optional[str], typer.Option("--community", metavar="社区", help="社区（村）名称，可只写一部分，如 金口岭。")] = None,
     grid: Annotated[Optional[str], typer.Option("--grid", metavar="网格", help="网格名称（可只写一部分）。")] = None,
@@ -453,7 +468,7 @@ def alerts_cmd(
 @command("overdue")
 def overdue_cmd(
     days: Annotated[Optional[str], typer.Option("--days", metavar="天数", help="走访时限（工作日，默认取 rules.yaml 的 visit_working_days）。")] = None,
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
     allow_future: FutureOpt = False,
@@ -504,7 +519,7 @@ def outcome_cmd(
     detail: Annotated[Optional[str], typer.Option("--detail", metavar="类型或部门", help="纳入救助时填救助类型（低保、特困、临时救助…），转办时填部门。")] = None,
     visit_date: Annotated[Optional[str], typer.Option("--date", metavar="日期", help="走访日期 YYYY-MM-DD（默认今天）。")] = None,
     note: Annotated[Optional[str], typer.Option("--note", metavar="备注", help="备注。")] = None,
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -536,7 +551,7 @@ def reopen_cmd(
     alert_id: Annotated[str, typer.Argument(metavar="预警编号", help="预警编号。", show_default=False)],
     handler: Annotated[str, typer.Option("--handler", metavar="姓名", help="经办人。")] = "",
     note: Annotated[Optional[str], typer.Option("--note", metavar="原因", help="重新打开的原因。")] = None,
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -557,7 +572,7 @@ def reopen_cmd(
 @command("history")
 def history_cmd(
     alert_id: Annotated[str, typer.Argument(metavar="预警编号", help="预警编号。", show_default=False)],
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     fmt: FmtOpt = "table",
     verbose: VerboseOpt = False,
@@ -591,7 +606,7 @@ def report_cmd(
     date_from: Annotated[Optional[str], typer.Option("--from", metavar="日期", help="起始日期（按推送日期，默认今年 1 月 1 日）。")] = None,
     date_to: Annotated[Optional[str], typer.Option("--to", metavar="日期", help="截止日期（默认今天）。")] = None,
     by: Annotated[str, typer.Option("--by", metavar="分组", help="分组：规则（rule）、社区（community）或 月份（month）。")] = "rule",
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     fmt: FmtOpt = "table",
     xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="导出含图表的工作簿（一页 A4），可直接用于月报。")] = None,
@@ -645,7 +660,7 @@ def checklist_cmd(
     town: Annotated[Optional[str], typer.Option("--town", metavar="乡镇", help="与 --all 同用：只要这个乡镇（街道）。")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="文件夹", help="与 --all 同用：工作簿写到这个文件夹。")] = None,
     by_worker: Annotated[bool, typer.Option("--by-worker", help="与 --all 同用：每个网格员一个工作簿。")] = False,
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
     allow_future: FutureOpt = False,
@@ -674,7 +689,7 @@ def checklist_cmd(
         _checklist_one(db, rules, day, community, grid, fmt, xlsx, pdf, show_pii)
 
 
-def _checklist_one(db: Path, rules: Path | None, day: dt.date, community: str, grid: str | None, fmt: str,
+def _checklist_one(db: str, rules: Path | None, day: dt.date, community: str, grid: str | None, fmt: str,
                    xlsx: Path | None, pdf: Path | None, show_pii: bool) -> None:
     from .checklist import CommunityNotFound, build_checklist
     from .privacy import Masker, check_output
@@ -715,7 +730,7 @@ def _checklist_one(db: Path, rules: Path | None, day: dt.date, community: str, g
         out.print(f"已生成 PDF：{pdf}")
 
 
-def _checklists_all(db: Path, rules: Path | None, day: dt.date, district: str | None, town: str | None, out_dir: Path,
+def _checklists_all(db: str, rules: Path | None, day: dt.date, district: str | None, town: str | None, out_dir: Path,
                     by_worker: bool, fmt: str, show_pii: bool) -> None:
     from .checklist import CommunityNotFound
     from .privacy import Masker
@@ -744,7 +759,7 @@ def rejects_cmd(
     import_id: Annotated[str, typer.Argument(metavar="导入编号", help="导入结果中的 import_id（relief import --format json 可见）。",
                                              show_default=False)],
     xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="文件.xlsx", help="写到哪里（默认：数据库旁边的拒收明细文件夹）。")] = None,
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     verbose: VerboseOpt = False,
 ) -> None:
     """重新写出某次导入的拒收明细工作簿（拒收的行与数据一起保存在数据库里）。"""
@@ -770,7 +785,7 @@ def rejects_cmd(
 @command("household")
 def household_cmd(
     key: Annotated[str, typer.Argument(metavar="户号或身份证号", help="户号，或户内任一成员的身份证号。", show_default=False)],
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
     allow_future: FutureOpt = False,
@@ -803,7 +818,7 @@ def household_cmd(
 
 @command("status")
 def status_cmd(
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     as_of: AsOfOpt = None,
     allow_future: FutureOpt = False,
@@ -827,7 +842,7 @@ def status_cmd(
 
 @command("imports")
 def imports_cmd(
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     fmt: FmtOpt = "table",
     verbose: VerboseOpt = False,
@@ -849,7 +864,7 @@ def imports_cmd(
 @command("undo")
 def undo_cmd(
     import_id: Annotated[str, typer.Argument(metavar="导入编号", help="要撤销的导入（编号见 relief imports）。", show_default=False)],
-    db: DbOpt = Path("relief.db"),
+    db: DbOpt = "relief.db",
     rules: RulesOpt = None,
     fmt: FmtOpt = "table",
     verbose: VerboseOpt = False,

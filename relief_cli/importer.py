@@ -167,6 +167,8 @@ def import_paths(
                     locked = str(e) if isinstance(e, StoreBusy) else None
                     continue
                 except Exception as e:  # one file's failure is that file's alone; the message may quote a cell
+                    if os.environ.get("RELIEF_DEBUG_SQL"):  # developers only
+                        raise
                     report.failures.append(FileFailure(str(path), f"导入时出现意外错误（{type(e).__name__}），该文件未导入"))
                     continue
                 finally:

@@ -53,10 +53,11 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
     settings = store.config.settings
     rules = [r for r in (rules if rules is not None else store.config.rules) if r.enabled]
     conn = store.conn
-    conn.create_function("yuan", 1, yuan, deterministic=True)
-    # Evidence names household members masked, as every output does; sqrt is not in every SQLite build.
-    conn.create_function("mask_name", 1, mask_name, deterministic=True)
-    conn.create_function("sqrt", 1, _sqrt, deterministic=True)
+    if not store.pg:  # a server has them as SQL functions (dialect.COMPAT_FUNCTIONS)
+        conn.create_function("yuan", 1, yuan, deterministic=True)
+        # Evidence names household members masked, as every output does; sqrt is not in every SQLite build.
+        conn.create_function("mask_name", 1, mask_name, deterministic=True)
+        conn.create_function("sqrt", 1, _sqrt, deterministic=True)
     ctx = ScanContext(as_of=as_of.isoformat(), settings=settings)
     counts: list[RuleCount] = []
     with store.transaction():
@@ -217,7 +218,7 @@ def _hits_of_the_dead_go_to_the_household(conn: sqlite3.Connection, ctx: ScanCon
         UPDATE _hits SET
             subject = CASE WHEN x.hukou_no IS NULL THEN 'person' ELSE 'household' END,
             subject_key = COALESCE(x.hukou_no, _hits.subject_key),
-            period = CASE WHEN x.hukou_no IS NULL OR instr(_hits.period, x.id_no) THEN _hits.period
+            period = CASE WHEN x.hukou_no IS NULL OR instr(_hits.period, x.id_no) > 0 THEN _hits.period
                           ELSE _hits.period || '|' || x.id_no END,
             evidence = _hits.evidence || '（' || COALESCE(x.who || ' ', '此人') || '已于 ' || x.died || ' 死亡'
                        || CASE WHEN x.hukou_no IS NULL THEN '' ELSE '，预警到户' END || '）'
@@ -234,7 +235,9 @@ def _hits_of_the_dead_go_to_the_household(conn: sqlite3.Connection, ctx: ScanCon
     )
 
 
-def _run_read_only(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _run_read_only(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        return _run_read_only_pg(conn, sql, params)
     allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 
     def authorizer(action: int, *args: Any) -> int:
@@ -250,6 +253,26 @@ def _run_read_only(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -
         return [dict(zip(names, row)) for row in cur.fetchall()]
     finally:
         conn.set_authorizer(None)
+
+
+def _run_read_only_pg(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """On a server: a statement that writes nothing (checked on its parse tree), run in a savepoint
+    that is rolled back whatever it did."""
+    from .dialect import writes
+
+    if writes(sql):
+        raise ValueError("sql 规则的查询只能读取数据")
+    conn.execute_native("SAVEPOINT relief_sql_rule")
+    try:
+        cur = conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        conn.execute_native("ROLLBACK TO SAVEPOINT relief_sql_rule")
+    missing = {"subject_key", "period", "evidence"} - set(names)
+    if missing:
+        raise ValueError(f"sql 规则的查询缺少列：{', '.join(sorted(missing))}")
+    return rows
 
 
 # Routing: a person's own population row, a household's head (or first member);
@@ -278,8 +301,7 @@ WHERE h.rule_id = :rule_id
 def _raise_alerts(store: Store, rule: RuleBase, as_of: dt.date) -> int:
     """Insert this rule's new alerts; existing (rule, subject, period) and cooling-down subjects are left alone."""
     conn = store.conn
-    before = conn.total_changes
-    conn.execute(
+    return conn.execute(
         f"""
         INSERT OR IGNORE INTO alerts (rule_id, rule_name, family, severity, suggests, subject, subject_key, period,
                                       id_no, hukou_no, district, town, community, grid, worker, worker_phone,
@@ -298,8 +320,7 @@ def _raise_alerts(store: Store, rule: RuleBase, as_of: dt.date) -> int:
             "suggests": "、".join(rule.suggests), "as_of": as_of.isoformat(),
             "n": store.config.settings.visit_working_days, "cooldown": f"-{rule.cooldown_days} days",
         },
-    )
-    return conn.total_changes - before
+    ).rowcount
 
 
 def route_unassigned(store: Store) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 from .config import Config, SourceSpec
@@ -167,7 +168,45 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (import_id, source)
     ) WITHOUT ROWID;
     """,
+    # Server mode: the database role of each audit line (on SQLite, NULL: the file has no roles).
+    """
+    ALTER TABLE audit ADD COLUMN db_role TEXT;
+    """,
 )
+# On a PostgreSQL server, after MIGRATIONS (numbered on from them; dialect.COMPAT_FUNCTIONS first):
+# the change log of undo as real triggers. SQLite creates temporary triggers per import (begin_change_log);
+# a server keeps the changes while the import's transaction has set relief.import. Source tables get
+# their trigger when created (Store._pg_source_table).
+PG_SETUP: tuple[str, ...] = (
+    """
+    CREATE OR REPLACE FUNCTION relief_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        imp bigint := nullif(current_setting('relief.import', true), '')::bigint;
+    BEGIN
+        IF imp IS NULL THEN
+            RETURN NULL;
+        END IF;
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO import_changes (import_id, tbl, row_id) VALUES (imp, TG_TABLE_NAME, NEW.id)
+                ON CONFLICT DO NOTHING;
+        ELSIF TG_ARGV[0] = 'source' THEN
+            IF OLD._import IS DISTINCT FROM imp THEN
+                INSERT INTO import_changes (import_id, tbl, row_id, prev_import, before)
+                    VALUES (imp, TG_TABLE_NAME, OLD._id, OLD._import, row_to_json(OLD)::text) ON CONFLICT DO NOTHING;
+            END IF;
+        ELSE
+            INSERT INTO import_changes (import_id, tbl, row_id, before)
+                VALUES (imp, TG_TABLE_NAME, OLD.id, row_to_json(OLD)::text) ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER relief_log AFTER UPDATE ON alerts FOR EACH ROW EXECUTE FUNCTION relief_log_change('row');
+    CREATE TRIGGER relief_log AFTER INSERT ON outcomes FOR EACH ROW EXECUTE FUNCTION relief_log_change('row');
+    """,
+)
+# pg_advisory_xact_lock keys: schema changes, and a scan (one at a time per database).
+MIGRATION_LOCK = 7_301_001
+SCAN_LOCK = 7_301_002
 # What an import may change besides its source tables: a returned visit sheet closes alerts
 # (table -> primary key; outcomes only gains rows).
 LOGGED_TABLES = {"alerts": "id"}
@@ -224,10 +263,28 @@ def _create_private(path: Path) -> None:
 
 
 class Store:
+    """relief's database: a SQLite file (the default), or a PostgreSQL server when `path` is a
+    postgresql:// address (pg.py). The SQL is the same for both (dialect.py)."""
+
     def __init__(self, path: Path | str, config: Config):
-        self.path = Path(path)
+        from . import pg
+
         self.config = config
         self._logged: set[str] | None = None  # sources whose changes the running import keeps (log_changes)
+        self.pg = pg.is_url(path)
+        if self.pg:
+            self.url = str(path)
+            # No file: messages name the server (self.where); rejects workbooks go to <dbname>-rejects here.
+            self.path = Path(urlsplit(self.url).path.strip("/") or "relief")
+            self.where = pg.safe_url(self.url)
+            try:
+                self.conn = pg.connect(self.url)
+            except pg.PgError as e:
+                raise StoreError(str(e)) from None
+            self._open()
+            return
+        self.path = Path(path)
+        self.where = str(path)
         if str(path) != ":memory:":
             _create_private(self.path)
             _tighten(self.path)
@@ -245,11 +302,20 @@ class Store:
             self.conn.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path}: 无法打开数据库（{_reason(e)}）") from None
-        self._migrate()
-        self._ensure_source_tables()
-        self._ensure_yuan_views()
+        self._open()
         if str(path) != ":memory:":
             _tighten(self.path)  # the -wal and -shm exist now
+
+    def _open(self) -> None:
+        try:
+            self._migrate()
+            self._ensure_source_tables()
+            self._ensure_yuan_views()
+        except Exception as e:
+            if self.pg and _is_pg_error(e):
+                self.conn.close()
+                raise StoreError(f"{self.where}: {_pg_reason(e)}") from None
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -264,15 +330,67 @@ class Store:
     def _migrate(self) -> None:
         """Registered migrations in order. Two first commands on a new database may race here: each
         migration re-reads the version under the write lock, so the second finds it done."""
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        if self.pg:
+            self._pg_compat()
+        if self._version() >= len(MIGRATIONS) + (len(PG_SETUP) if self.pg else 0):
             return
         for number, script in enumerate(MIGRATIONS, start=1):
             with self.transaction():
-                if self.conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                if self.pg:
+                    self._pg_migration_lock()
+                if self._version() >= number:
                     continue
                 for statement in _statements(script):
                     self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {number}")
+                self._set_version(number)
+        if self.pg:
+            for number, script in enumerate(PG_SETUP, start=len(MIGRATIONS) + 1):
+                with self.transaction():
+                    self._pg_migration_lock()
+                    if self._version() >= number:
+                        continue
+                    for statement in _pg_statements(script):
+                        self.conn.execute_native(statement)
+                    self._set_version(number)
+
+    def _pg_compat(self) -> None:
+        """The SQL functions of dialect.COMPAT_FUNCTIONS, (re)created when relief brings new ones."""
+        import hashlib
+
+        from .dialect import COMPAT_FUNCTIONS
+        from .pg import ensure_compat
+
+        digest = hashlib.sha256(COMPAT_FUNCTIONS.encode()).hexdigest()[:16]
+        create = "CREATE TABLE IF NOT EXISTS relief_compat (digest text NOT NULL)"
+        have = self.conn.execute_native("SELECT to_regclass('relief_compat') IS NOT NULL").fetchone()[0]
+        if have and self.conn.execute_native("SELECT digest FROM relief_compat").fetchone() == (digest,):
+            return
+        with self.transaction():
+            self._pg_migration_lock()
+            self.conn.execute_native(create)
+            if self.conn.execute_native("SELECT digest FROM relief_compat").fetchone() == (digest,):
+                return
+            ensure_compat(self.conn)
+            self.conn.execute_native("DELETE FROM relief_compat")
+            self.conn.execute_native("INSERT INTO relief_compat VALUES (%s)", (digest,))
+
+    def _version(self) -> int:
+        if not self.pg:
+            return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        self.conn.execute_native("CREATE TABLE IF NOT EXISTS relief_schema (version integer NOT NULL)")
+        row = self.conn.execute_native("SELECT max(version) FROM relief_schema").fetchone()
+        return row[0] or 0
+
+    def _set_version(self, number: int) -> None:
+        if not self.pg:
+            self.conn.execute(f"PRAGMA user_version = {number}")
+            return
+        self.conn.execute_native("DELETE FROM relief_schema")
+        self.conn.execute_native("INSERT INTO relief_schema VALUES (%s)", (number,))
+
+    def _pg_migration_lock(self) -> None:
+        """Two first commands on a new server database: the second waits for the first's schema."""
+        self.conn.execute_native("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
 
     @cached_property
     def db(self) -> Any:
@@ -291,13 +409,27 @@ class Store:
             with self.transaction():
                 self._create_source_tables()
 
-    def _source_tables_missing(self) -> bool:
+    def _existing_columns(self) -> dict[str, set[str]]:
         existing: dict[str, set[str]] = {}
-        for table_name, column in self.conn.execute(
-            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'"
-        ):
+        if self.pg:
+            rows = self.conn.execute_native("SELECT table_name, column_name FROM information_schema.columns "
+                                            "WHERE table_schema = current_schema()")
+        else:
+            rows = self.conn.execute(
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'")
+        for table_name, column in rows:
             existing.setdefault(table_name, set()).add(column)
-        indexes = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        return existing
+
+    def _existing_indexes(self) -> set[str]:
+        if self.pg:
+            return {r[0] for r in self.conn.execute_native(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+        return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+    def _source_tables_missing(self) -> bool:
+        existing = self._existing_columns()
+        indexes = self._existing_indexes()
         return any(
             not (set(spec.fields) | set(META_COLUMNS)) <= existing.get(source_table(name), set())
             or not set(self.index_names(name)) <= indexes
@@ -305,15 +437,14 @@ class Store:
         )
 
     def _create_source_tables(self) -> None:
-        existing: dict[str, set[str]] = {}
-        for table_name, column in self.conn.execute(
-            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'"
-        ):
-            existing.setdefault(table_name, set()).add(column)
+        existing = self._existing_columns()
+        self._views_stale = True
         for name, spec in self.config.sources.items():
             columns = {f: SQL_TYPES.get(s.type, str) for f, s in spec.fields.items()}
             have = existing.get(source_table(name))
-            if have is None:
+            if self.pg:
+                self._pg_source_table(name, {**columns, **META_COLUMNS}, have)
+            elif have is None:
                 self.db.create_table(
                     source_table(name), {"_id": int, **columns, **META_COLUMNS}, pk="_id", not_null={"_key"},
                 )
@@ -328,7 +459,13 @@ class Store:
         """Amounts are stored exactly, in 分 (fen). For anyone reading the database with other tools
         (sqlite-utils, Datasette, Excel via ODBC) a view <source>_yuan per source with amounts shows
         them in 元: the same columns, amounts divided by 100. Rewritten only when a source changed."""
-        have = dict(self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+        if self.pg:
+            have = {r[0]: None for r in self.conn.execute_native(
+                "SELECT viewname FROM pg_views WHERE schemaname = current_schema()")}
+            if getattr(self, "_views_stale", False):
+                have = {}
+        else:
+            have = dict(self.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
         wanted = {}
         for name, spec in self.config.sources.items():
             amounts = [f for f, fs in spec.fields.items() if fs.type == "amount"]
@@ -337,13 +474,27 @@ class Store:
             columns = ", ".join(f'round("{f}" / 100.0, 2) AS "{f}"' if f in amounts else f'"{f}"'
                                 for f in ["_id", *spec.fields, *META_COLUMNS])
             wanted[yuan_view(name)] = f'CREATE VIEW "{yuan_view(name)}" AS SELECT {columns} FROM "{source_table(name)}"'
-        if all(have.get(view) == sql for view, sql in wanted.items()):
+        if all(view in have and (self.pg or have[view] == sql) for view, sql in wanted.items()):
             return
         with self.transaction():
             for view, sql in wanted.items():
                 if have.get(view) != sql:
                     self.conn.execute(f'DROP VIEW IF EXISTS "{view}"')
                     self.conn.execute(sql)
+
+    def _pg_source_table(self, source: str, columns: dict[str, type], have: set[str] | None) -> None:
+        table = source_table(source)
+        kinds = {int: "bigint", str: "text"}
+        if have is None:
+            defs = ", ".join(f'"{c}" {kinds[t]}{" NOT NULL" if c == "_key" else ""}' for c, t in columns.items())
+            self.conn.execute_native(
+                f'CREATE TABLE "{table}" ("_id" bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, {defs})')
+            self.conn.execute_native(f'CREATE TRIGGER relief_log AFTER UPDATE ON "{table}" FOR EACH ROW '
+                                     "EXECUTE FUNCTION relief_log_change('source')")
+            return
+        for column, ctype in columns.items():
+            if column not in have:
+                self.conn.execute_native(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kinds[ctype]}')
 
     def index_names(self, source: str) -> dict[str, str]:
         """Index name -> column, for the natural key and the source's looked-up fields; a full list
@@ -375,6 +526,10 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT; any exception rolls everything back."""
+        if self.pg:
+            with self._pg_transaction():
+                yield
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
@@ -389,6 +544,30 @@ class Store:
         except sqlite3.OperationalError as e:
             self.conn.execute("ROLLBACK")
             raise _store_error(self.path, e) from None
+
+    @contextmanager
+    def _pg_transaction(self) -> Iterator[None]:
+        raw = self.conn.raw
+        try:
+            raw.execute("BEGIN")
+        except Exception as e:
+            raise StoreError(f"{self.where}: {_pg_reason(e)}") from None
+        try:
+            yield
+        except BaseException as e:
+            try:
+                raw.execute("ROLLBACK")
+            except Exception:  # the connection itself is gone: nothing was committed
+                pass
+            if _is_pg_error(e):
+                if os.environ.get("RELIEF_DEBUG_SQL"):  # developers only: the server's own message
+                    raise
+                raise StoreError(f"{self.where}: {_pg_reason(e)}") from None
+            raise
+        try:
+            raw.execute("COMMIT")
+        except Exception as e:
+            raise StoreError(f"{self.where}: {_pg_reason(e)}") from None
 
     # -- import hot path ----------------------------------------------------
     def append_rows(self, source: str, fields: Sequence[str], records: Iterable[tuple], count: int) -> MergeCounts:
@@ -454,10 +633,10 @@ class Store:
         cur = self.conn.execute(
             "INSERT INTO imports (file, path, sha256, imported_at, sheets, rows, imported, updated, unchanged, rejected, "
             "os_user, last_alert, logged) "
-            "VALUES (?, ?, ?, ?, '[]', 0, 0, 0, 0, 0, ?, (SELECT COALESCE(MAX(id), 0) FROM alerts), 1)",
+            "VALUES (?, ?, ?, ?, '[]', 0, 0, 0, 0, 0, ?, (SELECT COALESCE(MAX(id), 0) FROM alerts), 1) RETURNING id",
             (file, path, sha256, _now(), _os_user()),
         )
-        import_id = int(cur.lastrowid)
+        import_id = int(cur.fetchone()[0])
         self.begin_change_log(import_id)
         return import_id
 
@@ -470,6 +649,10 @@ class Store:
     # (merge_rows) and while its full list ends or reopens entries (close_listing).
     def begin_change_log(self, import_id: int) -> None:
         conn = self.conn
+        if self.pg:  # the server's triggers (PG_SETUP) keep the changes while relief.import is set
+            conn.execute_native("SELECT set_config('relief.import', %s, true)", (str(import_id),))
+            self._logged = set()
+            return
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS _change_import (id INTEGER)")
         conn.execute("DELETE FROM temp._change_import")
         conn.execute("INSERT INTO temp._change_import VALUES (?)", (import_id,))
@@ -485,7 +668,7 @@ class Store:
 
     def log_changes(self, source: str, on: bool = True) -> None:
         """Switch the keeping of this source's changed rows on or off (only while an import runs)."""
-        if self._logged is None or (source in self._logged) == on:
+        if self._logged is None or (source in self._logged) == on or self.pg:
             return
         table = source_table(source)
         if not on:
@@ -499,12 +682,20 @@ class Store:
         self._logged.add(source)
 
     def end_change_log(self) -> None:
+        if self.pg:
+            self.conn.execute_native("SELECT set_config('relief.import', '', true)")
+            self._logged = None
+            return
         for name in [*map(source_table, self._logged or ()), *LOGGED_TABLES, "outcomes"]:
             self.conn.execute(f'DROP TRIGGER IF EXISTS temp."_log_{name}"')
         self._logged = None
         self.conn.execute("DELETE FROM temp._change_import")
 
     def columns(self, table: str) -> list[str]:
+        if self.pg:
+            return [r[0] for r in self.conn.execute_native(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s ORDER BY ordinal_position", (table,))]
         return [r[1] for r in self.conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
 
     def _json_row(self, table: str) -> str:
@@ -595,7 +786,7 @@ class Store:
         self.log_changes(source)
         self._listing_tables(source)
         listed = f'SELECT key FROM "{listed_table(source)}"'
-        scope = "1"
+        scope = "1 = 1"
         if spec.scope:
             cols = ", ".join(f't."{f}"' for f in spec.scope)
             inner = ", ".join(f'x."{f}"' for f in spec.scope)
@@ -662,7 +853,8 @@ class Store:
     def audit_in_transaction(self, command: str, filters: dict, rows: int, show_pii: bool, target: str | None = None) -> None:
         """The audit line of a write, in the write's own transaction (undo)."""
         self.conn.execute(
-            "INSERT INTO audit (at, os_user, command, filters, rows, show_pii, target) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (at, os_user, command, filters, rows, show_pii, target, db_role) "
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, {'current_user' if self.pg else 'NULL'})",
             (_now(), _os_user(), command, json.dumps(filters, ensure_ascii=False, default=str), rows, int(show_pii), target),
         )
 
@@ -705,6 +897,39 @@ def source_columns(spec: SourceSpec) -> list[str]:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _pg_statements(script: str) -> list[str]:
+    """PG_SETUP's statements: a function body between $$ keeps its semicolons."""
+    parts, out = script.split("$$"), []
+    text = ""
+    for i, part in enumerate(parts):
+        if i % 2:
+            text += "$$" + part + "$$"
+            continue
+        pieces = part.split(";")
+        text += pieces[0]
+        for piece in pieces[1:]:
+            if text.strip():
+                out.append(text.strip())
+            text = piece
+    if text.strip():
+        out.append(text.strip())
+    return out
+
+
+def _is_pg_error(e: BaseException) -> bool:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(e, psycopg.Error)
+
+
+def _pg_reason(e: BaseException) -> str:
+    from .pg import error_reason
+
+    return error_reason(e) if isinstance(e, Exception) else "数据库错误"
 
 
 def _now() -> str:

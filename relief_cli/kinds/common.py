@@ -25,7 +25,10 @@ def where_sql(where: dict[str, tuple[Any, ...]], alias: str, params: dict[str, A
     for i, (field_name, values) in enumerate(sorted(where.items())):
         key = f"{prefix}{i}"
         params[key] = json.dumps(list(values), ensure_ascii=False)
-        parts.append(f'{alias}."{field_name}" IN (SELECT value FROM json_each(:{key}))')
+        # Whole numbers are compared as numbers (a server will not compare a number with text).
+        numbers = values and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        value = "CAST(value AS INTEGER)" if numbers else "value"
+        parts.append(f'{alias}."{field_name}" IN (SELECT {value} FROM json_each(:{key}))')
     return "".join(f" AND {p}" for p in parts)
 
 

@@ -73,7 +73,7 @@ class Rule(RuleBase):
                     type_filter = f" AND d.disability_type IN (SELECT value FROM json_each(:t{i}))"
                 found = (f"(SELECT d.disability_type || d.grade || '级残疾' FROM {ctx.table('disability')} d "
                          f"WHERE d.id_no = m.id_no AND d.issue_date <= :as_of "
-                         f"AND d.grade IN (SELECT value FROM json_each(:g{i})){type_filter} ORDER BY d.grade LIMIT 1)")
+                         f"AND d.grade IN (SELECT CAST(value AS INTEGER) FROM json_each(:g{i})){type_filter} ORDER BY d.grade LIMIT 1)")
                 tests.append(f"{found} IS NOT NULL")
                 reasons.append((tests[-1], f"'持' || {found}"))
         qualifies = " OR ".join(f"({t})" for t in tests)

@@ -71,8 +71,8 @@ class Rule(RuleBase):
         params: dict[str, Any] = {
             "as_of": ctx.as_of, "month": ctx.as_of[:4] + ctx.as_of[5:7], "recent": self.recent,
             "baseline": self.baseline, "measure": self.measure,
-            "ratio": self.min_ratio if surge else self.max_ratio, "per_capita": int(self.per_capita),
-            "by_size": int(bool(self.min_recent_by_size)),
+            "ratio": self.min_ratio if surge else self.max_ratio, "per_capita": bool(self.per_capita),
+            "by_size": bool(self.min_recent_by_size),
         }
         filters = where_sql(self.where, "r", params)
         src, pop = ctx.table(self.source), ctx.table("population")

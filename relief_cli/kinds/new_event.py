@@ -61,6 +61,6 @@ class Rule(RuleBase):
         FROM {ctx.table(self.source)} r LEFT JOIN _person p ON p.id_no = r.id_no
         LEFT JOIN {ctx.table("population")} pop ON pop.id_no = r.id_no
         WHERE {d} <= :as_of AND {d} >= date(:as_of, :days) {filters}
-        GROUP BY r._id
+        GROUP BY r._id, pop.hukou_no
         """
         return sql, params

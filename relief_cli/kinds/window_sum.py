@@ -44,7 +44,7 @@ class Rule(RuleBase):
         filters = where_sql(self.where, "r", params)
         # Totals for everyone, references (file, sheet, row) only for the few who are over.
         sql = f"""
-        WITH th AS (SELECT key AS category, value AS threshold FROM json_each(:thresholds)),
+        WITH th AS (SELECT key AS category, CAST(value AS INTEGER) AS threshold FROM json_each(:thresholds)),
         totals AS (
             SELECT r.id_no, SUM(r."{self.amount}") AS total
             FROM {ctx.table(self.source)} r NOT INDEXED

@@ -1,0 +1,191 @@
+"""A PostgreSQL server as relief's store: the connection, the translation of relief's SQL
+(dialect.py), and what can go wrong on the way in, said in one Chinese line.
+
+PgConnection answers the part of sqlite3.Connection that relief uses (execute, executemany,
+cursors with fetchone/fetchall/rowcount/description), so services and rule kinds keep one
+SQL text for both stores. Numbers come back as SQLite gives them: a whole numeric as int, a
+fractional one as float.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .dialect import COMPAT_FUNCTIONS, to_postgres
+
+MIN_SERVER_VERSION = 130000  # PostgreSQL 13: CREATE FUNCTION ... RETURN needs 14 (see ensure_compat)
+URL_SCHEMES = ("postgresql://", "postgres://")
+CONNECT_TIMEOUT_S = 10
+
+
+class PgError(Exception):
+    """A server problem the user can act on; message in Chinese (raised as store.StoreError)."""
+
+
+def is_url(target: object) -> bool:
+    return isinstance(target, str) and target.lower().startswith(URL_SCHEMES)
+
+
+def safe_url(url: str) -> str:
+    """The address without its password, for messages and the audit."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, "", ""))
+
+
+def _numeric_loader() -> type:
+    from psycopg.adapt import Loader
+
+    class SqliteNumeric(Loader):
+        """numeric as SQLite would hold it: 12 -> int, 12.5 -> float."""
+
+        def load(self, data: Any) -> Any:
+            text = bytes(data).decode()
+            if text in ("NaN", "Infinity", "-Infinity"):
+                return float(text)
+            return float(text) if "." in text or "e" in text.lower() else int(text)
+
+    return SqliteNumeric
+
+
+def connect(url: str) -> PgConnection:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise PgError("未安装 psycopg，无法连接 PostgreSQL 服务器（pip install \"psycopg[binary]\"）") from None
+    where = safe_url(url)
+    try:
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                              cursor_factory=psycopg.ClientCursor, application_name="relief")
+    except psycopg.OperationalError as e:
+        raise PgError(f"{where}: {_connect_reason(e)}") from None
+    except psycopg.ProgrammingError:
+        raise PgError(f"{where}: 数据库地址格式不对，应为 postgresql://用户名@主机:端口/数据库名") from None
+    if raw.info.server_version < MIN_SERVER_VERSION:
+        version = raw.info.server_version
+        raw.close()
+        raise PgError(f"{where}: 服务器版本为 PostgreSQL {version // 10000}.{version % 10000 // 100 if version < 100000 else version % 10000}，"
+                      "relief 需要 PostgreSQL 13 或更新版本")
+    loader = _numeric_loader()
+    raw.adapters.register_loader("numeric", loader)
+    return PgConnection(raw, where)
+
+
+def _connect_reason(e: Exception) -> str:
+    text = str(e)
+    if "password authentication failed" in text or "no password supplied" in text:
+        return "用户名或密码错误，无法登录数据库服务器"
+    if "does not exist" in text and "database" in text:
+        return "服务器上没有这个数据库，请让管理员先创建（createdb）"
+    if "does not exist" in text and "role" in text:
+        return "服务器上没有这个用户，请让管理员用 relief admin grant 创建"
+    if "permission denied" in text or "not permitted to log in" in text or "pg_hba.conf" in text:
+        return "服务器拒绝了这个用户的登录，请让管理员检查权限"
+    if "timeout" in text or "Connection refused" in text or "could not connect" in text \
+            or "could not translate host name" in text or "No such file or directory" in text or "connection" in text:
+        return "无法连接数据库服务器，请检查地址、端口和网络"
+    return "无法连接数据库服务器"
+
+
+def error_reason(e: Exception) -> str:
+    """A server error during work, in Chinese, without the statement or its values."""
+    import psycopg
+
+    if isinstance(e, psycopg.errors.InsufficientPrivilege):
+        return "当前数据库用户没有这项操作的权限，请让管理员授权"
+    if isinstance(e, psycopg.errors.LockNotAvailable | psycopg.errors.DeadlockDetected):
+        return "数据库正被其他 relief 进程使用，请稍后再试"
+    if isinstance(e, psycopg.OperationalError):
+        return "与数据库服务器的连接中断"
+    return "数据库错误"
+
+
+class PgConnection:
+    """sqlite3.Connection's surface over a psycopg connection in autocommit mode: relief's own
+    BEGIN ... COMMIT (Store.transaction) make the transactions, as on SQLite."""
+
+    dialect = "postgresql"
+
+    def __init__(self, raw: Any, where: str):
+        self.raw = raw
+        self.where = where
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+        cur = self.raw.cursor()
+        cur.execute(to_postgres(sql), _params(params) or None)
+        return cur
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Any:
+        cur = self.raw.cursor()
+        query = to_postgres(sql)
+        total = 0
+        batch: list[Any] = []
+        for row in rows:
+            batch.append(_params(row))
+            if len(batch) >= 5000:
+                cur.executemany(query, batch)
+                total += max(cur.rowcount, 0)
+                batch = []
+        if batch:
+            cur.executemany(query, batch)
+            total += max(cur.rowcount, 0)
+        cur.rowcount_total = total
+        return _Many(cur, total)
+
+    def execute_native(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
+        """PostgreSQL's own SQL, untranslated (the store's server-only statements)."""
+        cur = self.raw.cursor()
+        cur.execute(sql, params)
+        return cur
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Rows into a table through COPY (the import's hot path)."""
+        from psycopg import sql
+
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        n = 0
+        with self.raw.cursor().copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+
+    @property
+    def server_version(self) -> int:
+        return int(self.raw.info.server_version)
+
+
+class _Many:
+    """executemany's result: rowcount is the total over the batches."""
+
+    def __init__(self, cur: Any, total: int):
+        self._cur, self.rowcount = cur, total
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cur, name)
+
+
+def _params(params: Any) -> Any:
+    if isinstance(params, Mapping):
+        return dict(params)
+    return tuple(params) if params is not None else ()
+
+
+def ensure_compat(conn: PgConnection) -> None:
+    """The SQLite functions relief's SQL uses (dialect.COMPAT_FUNCTIONS). SQL-standard function
+    bodies (RETURN ...) need PostgreSQL 14; 13 gets the same bodies as SELECT ... functions."""
+    script = COMPAT_FUNCTIONS
+    if conn.server_version < 140000:
+        script = re.sub(r"\n    RETURN (.*?);", lambda m: f" AS $$ SELECT {m.group(1)} $$;", script, flags=re.S)
+    for statement in [s.strip() for s in script.split(";\n") if s.strip()]:
+        conn.execute_native(statement.rstrip(";"))
