@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +40,101 @@ def config():
     return load_config(Path(__file__).parent.parent / "rules.yaml")
 
 
+# The stores the suite runs on: SQLite always; a PostgreSQL server too when RELIEF_TEST_PG names an
+# administrator's address on it (.ci/run starts a throwaway cluster and sets it). Tests that take
+# `store_kind`, `dbs`, `db`, `store` or `sample_city` run once per store.
+PG_ADMIN = os.environ.get("RELIEF_TEST_PG")
+STORES = ("sqlite", "postgresql") if PG_ADMIN else ("sqlite",)
+
+
+class Databases:
+    """New empty databases of one kind for a test: a file under tmp_path, or a database on the
+    test server (dropped afterwards)."""
+
+    def __init__(self, kind: str, folder: Path):
+        self.kind, self.folder, self.created = kind, folder, []
+
+    @property
+    def pg(self) -> bool:
+        return self.kind == "postgresql"
+
+    def new(self, name: str = "relief.db") -> str:
+        if not self.pg:
+            return str(self.folder / name)
+        return self._create("")
+
+    def copy(self, source: str, name: str = "copy.db") -> str:
+        """A copy of a database (closed: a server copies only a database nobody is connected to)."""
+        if not self.pg:
+            import shutil
+
+            shutil.copyfile(source, self.folder / name)
+            return str(self.folder / name)
+        return self._create(f' TEMPLATE "{pg_name(source)}"')
+
+    def _create(self, template: str) -> str:
+        name = f"t{os.getpid()}_{next(_COUNTER)}"
+        pg_admin(f'CREATE DATABASE "{name}"{template}')
+        self.created.append(name)
+        return pg_url(name)
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_COUNTER = itertools.count(1)
+
+
+def pg_url(name: str, user: str | None = None, password: str | None = None) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(PG_ADMIN)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if user is not None:
+        netloc = f"{user}{':' + password if password else ''}@{netloc}"
+    elif "@" in parts.netloc:
+        netloc = parts.netloc
+    return urlunsplit((parts.scheme, netloc, "/" + name, parts.query, ""))
+
+
+def pg_name(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.strip("/")
+
+
+def pg_admin(sql: str, params: Any = None, database: str | None = None) -> list[tuple]:
+    """A statement as the server's administrator (outside relief), in autocommit."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN if database is None else pg_url(database), autocommit=True) as conn:
+        cur = conn.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request) -> str:
+    return request.param
+
+
 @pytest.fixture()
-def store(tmp_path, config):
-    s = Store(tmp_path / "relief.db", config)
+def dbs(store_kind, tmp_path):
+    d = Databases(store_kind, tmp_path)
+    yield d
+    if d.pg:
+        d.drop_all()
+
+
+@pytest.fixture()
+def db(dbs) -> str:
+    """A new database's target (--db): a file path, or a postgresql:// address."""
+    return dbs.new()
+
+
+@pytest.fixture()
+def store(db, config):
+    s = Store(db, config)
     yield s
     s.close()
 
@@ -82,16 +176,33 @@ ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture(scope="session")
-def sample_city(tmp_path_factory) -> Path:
-    """The bundled sample city imported and scanned as of 2026-11-20 (read-only: copy it to change it)."""
+def _sample_cities(tmp_path_factory):
+    built: dict[str, str] = {}
+    yield built
+    if "postgresql" in built:
+        pg_admin(f'DROP DATABASE IF EXISTS "{pg_name(built["postgresql"])}" WITH (FORCE)')
+
+
+@pytest.fixture()
+def sample_city(_sample_cities, store_kind, tmp_path_factory) -> str:
+    """The bundled sample city imported and scanned as of 2026-11-20, once per store (read-only:
+    copy it with dbs.copy to change it). A file path, or a postgresql:// address."""
     from relief_cli.importer import import_paths
     from relief_cli.scan import scan
 
-    db = tmp_path_factory.mktemp("sample-city") / "relief.db"
-    with Store(db, load_config(ROOT / "rules.yaml")) as s:
-        assert not import_paths(s, [ROOT / "sample_data"]).failures
-        scan(s, dt.date(2026, 11, 20))
-    return db
+    if store_kind not in _sample_cities:
+        if store_kind == "postgresql":
+            name = f"sample{os.getpid()}"
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(f'CREATE DATABASE "{name}"')
+            target = pg_url(name)
+        else:
+            target = str(tmp_path_factory.mktemp("sample-city") / "relief.db")
+        with Store(target, load_config(ROOT / "rules.yaml")) as s:
+            assert not import_paths(s, [ROOT / "sample_data"]).failures
+            scan(s, dt.date(2026, 11, 20))
+        _sample_cities[store_kind] = target
+    return _sample_cities[store_kind]
 
 
 def slow_parse(path: Path, config: Any, forced: str | None, raw: bool = False) -> Any:
