@@ -42,13 +42,17 @@ CREATE OR REPLACE FUNCTION sqlite_json_each(doc text) RETURNS TABLE (key text, v
           SELECT o.key, o.value, 0 FROM json_each(
               CASE WHEN json_typeof(doc::json) = 'object' THEN doc::json ELSE '{}'::json END) AS o) x
 $$;
+CREATE OR REPLACE FUNCTION relief_round_even(x numeric) RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN x - floor(x) <> 0.5 THEN round(x) WHEN mod(floor(x), 2) = 0 THEN floor(x) ELSE floor(x) + 1 END;
+CREATE OR REPLACE FUNCTION relief_yuan_text(fen numeric) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN fen < 0 THEN '-' ELSE '' END
+        || to_char(trunc(abs(fen) / 100), 'FM999,999,999,999,999,990')
+        || CASE WHEN mod(abs(fen), 100) <> 0 THEN '.' || lpad(mod(abs(fen), 100)::text, 2, '0') ELSE '' END;
 CREATE OR REPLACE FUNCTION yuan(fen numeric) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN fen IS NULL THEN '0' ELSE
-        CASE WHEN round(fen) < 0 THEN '-' ELSE '' END
-        || to_char(trunc(abs(round(fen)) / 100), 'FM999,999,999,999,999,990')
-        || CASE WHEN mod(abs(round(fen)), 100) <> 0 THEN '.' || lpad(mod(abs(round(fen)), 100)::text, 2, '0') ELSE '' END
-    END;
+    RETURN CASE WHEN fen IS NULL THEN '0' ELSE relief_yuan_text(relief_round_even(fen)) END;
 CREATE OR REPLACE FUNCTION mask_name(name text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE WHEN name IS NULL OR name = '' THEN '' ELSE left(name, 1) || repeat('*', length(name) - 1) END;
@@ -155,8 +159,9 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.StrPosition):
         return exp.Anonymous(this="strpos", expressions=[node.this, node.args["substr"]])
     if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.INT:
-        node.set("to", exp.DataType.build("bigint"))
-        return node
+        # SQLite's CAST(... AS INTEGER): 64 bits, towards zero (0.5 -> 0), from text or number.
+        inner = exp.Cast(this=node.this, to=exp.DataType.build("numeric"))
+        return exp.Cast(this=exp.Anonymous(this="trunc", expressions=[inner]), to=exp.DataType.build("bigint"))
     return node
 
 
