@@ -169,7 +169,7 @@ def apply_visit_rows(store: Store, import_id: int, file_name: str) -> int:
 
 def _existing(store: Store, alert_ids: Sequence[int]) -> set[int]:
     ids = json.dumps(list(alert_ids))
-    rows = store.conn.execute("SELECT id FROM alerts WHERE id IN (SELECT value FROM json_each(?))", (ids,)).fetchall()
+    rows = store.conn.execute("SELECT id FROM alerts WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?))", (ids,)).fetchall()
     return {r[0] for r in rows}
 
 

@@ -698,6 +698,14 @@ class Store:
                 "AND table_name = %s ORDER BY ordinal_position", (table,))]
         return [r[1] for r in self.conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
 
+    def column_types(self, table: str) -> dict[str, str]:
+        """Column -> its declared type (SQLite's as written, e.g. INTEGER; a server's data_type, e.g. bigint)."""
+        if self.pg:
+            return dict(self.conn.execute_native(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s ORDER BY ordinal_position", (table,)).fetchall())
+        return {r[1]: r[2] for r in self.conn.execute("SELECT * FROM pragma_table_info(?)", (table,))}
+
     def _json_row(self, table: str) -> str:
         """SQL building the OLD row of `table` as a JSON object (json_insert keeps nulls; json_patch would drop them)."""
         columns = self.columns(table)

@@ -82,11 +82,12 @@ def alerts_from_rows_of(store: Store, import_id: int, last_alert: int) -> list[i
     cases, params = [], {"n": import_id, "last": last_alert}
     for i, source in enumerate(store.config.sources):
         params[f"s{i}"] = source
-        cases.append(f'WHEN :s{i} THEN EXISTS (SELECT 1 FROM "{source_table(source)}" t '
-                     f"WHERE t._id = r.row_id AND t._import = :n)")
+        cases.append(f'WHEN :s{i} THEN CASE WHEN EXISTS (SELECT 1 FROM "{source_table(source)}" t '
+                     f"WHERE t._id = r.row_id AND t._import = :n) THEN 1 ELSE 0 END")
     sql = f"""
         WITH r AS (
-            SELECT a.id AS alert_id, json_extract(j.value, '$.source') AS source, json_extract(j.value, '$.id') AS row_id
+            SELECT a.id AS alert_id, json_extract(j.value, '$.source') AS source,
+                   CAST(json_extract(j.value, '$.id') AS INTEGER) AS row_id
             FROM alerts a, json_each(a.refs) j WHERE a.status = 'open' AND a.id > :last)
         SELECT alert_id FROM r GROUP BY alert_id
         HAVING MIN(CASE r.source {' '.join(cases)} ELSE 0 END) = 1
@@ -101,19 +102,31 @@ def withdraw_alerts(store: Store, alert_ids: list[int], now: str, handler: str, 
                          ensure_ascii=False)
     store.conn.execute(
         "INSERT INTO outcomes (alert_id, recorded_at, action, outcome, detail, visit_date, handler, note, origin) "
-        "SELECT value, ?, 'close', '撤回', ?, NULL, ?, ?, ? FROM json_each(?)",
+        "SELECT CAST(value AS INTEGER), ?, 'close', '撤回', ?, NULL, ?, ?, ? FROM json_each(?) ORDER BY CAST(key AS INTEGER)",
         (now, detail, handler, note, origin, ids))
-    store.conn.execute("UPDATE alerts SET status = 'closed', outcome = ? WHERE id IN (SELECT value FROM json_each(?))",
-                       (payload, ids))
+    store.conn.execute("UPDATE alerts SET status = 'closed', outcome = ? "
+                       "WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?))", (payload, ids))
 
 
 def restore_rows(store: Store, import_id: int, table: str) -> int:
     """Put back the rows of `table` that the import changed, as the change log kept them; a column
-    added since (absent from the kept row) keeps its value. Returns how many rows."""
+    added since (absent from the kept rows: one import keeps all its rows of a table with the same
+    columns) keeps its value. Returns how many rows."""
     key = "_id" if table.startswith("src_") else LOGGED_TABLES[table]
-    columns = [c for c in store.columns(table) if c != key]
-    sets = ", ".join(f'"{c}" = CASE WHEN json_type(c.before, \'$."{c}"\') IS NULL THEN "{table}"."{c}" '
-                     f'ELSE json_extract(c.before, \'$."{c}"\') END' for c in columns)
+    kept = store.conn.execute("SELECT before FROM import_changes WHERE import_id = ? AND tbl = ? AND before IS NOT NULL "
+                              "LIMIT 1", (import_id, table)).fetchone()
+    if kept is None:
+        return 0
+    had = json.loads(kept[0])
+    types = store.column_types(table)
+
+    def value(column: str) -> str:
+        # A number comes out of the JSON as text on a server: an integer column (SQLite's own rule: a type
+        # naming INT) is given its value as an integer.
+        kept_value = f"json_extract(c.before, '$.\"{column}\"')"
+        return f"CAST({kept_value} AS INTEGER)" if "INT" in types[column].upper() else kept_value
+
+    sets = ", ".join(f'"{c}" = {value(c)}' for c in types if c != key and c in had)
     return store.conn.execute(
         f'UPDATE "{table}" SET {sets} FROM import_changes c '
         f'WHERE c.import_id = :n AND c.tbl = :tbl AND c.before IS NOT NULL AND "{table}"."{key}" = c.row_id',
