@@ -140,7 +140,7 @@ roster AS (
 reasons AS (
     SELECT m.hukou_no, :new_application AS kind,
            ap.apply_date || ' 申请' || ap.category || '，办理状态：' || COALESCE(ap.status, '未填') AS detail,
-           NULL AS alert_id, NULL AS rule, ap.apply_date AS since, NULL AS due_on
+           CAST(NULL AS INTEGER) AS alert_id, NULL AS rule, ap.apply_date AS since, NULL AS due_on
     FROM {applications} ap JOIN members m ON m.id_no = ap.id_no
     WHERE ap.apply_date <= :as_of
       AND COALESCE(ap.status, '') NOT IN (SELECT value FROM json_each(:done))

@@ -124,7 +124,7 @@ def medical_months(store: Store, ids: Sequence[str], first: str, as_of: str) -> 
 
 
 CONTRIBUTIONS_SQL = """
-SELECT id_no, period, SUM(base) AS base, group_concat(DISTINCT insurance_type) AS types
+SELECT id_no, period, SUM(base) AS base
 FROM src_social_insurance
 WHERE id_no IN (SELECT value FROM json_each(:ids)) AND period >= :first AND period <= :last
 GROUP BY 1, 2 ORDER BY 1, 2
@@ -143,7 +143,7 @@ def visits_of(store: Store, hukou_no: str) -> list[dict[str, Any]]:
 def outcome_history(store: Store, alert_ids: Sequence[int]) -> list[dict[str, Any]]:
     return _dicts(store.conn.execute(
         "SELECT id, alert_id, recorded_at, action, outcome, detail, visit_date, handler, note, origin FROM outcomes "
-        "WHERE alert_id IN (SELECT value FROM json_each(?)) ORDER BY alert_id, id", (json.dumps(list(alert_ids)),)))
+        "WHERE alert_id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) ORDER BY alert_id, id", (json.dumps(list(alert_ids)),)))
 
 
 def _dicts(cur: Any) -> list[dict[str, Any]]:
