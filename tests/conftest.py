@@ -119,8 +119,10 @@ def store_kind(request) -> str:
 
 
 @pytest.fixture()
-def dbs(store_kind, tmp_path):
+def dbs(store_kind, tmp_path, monkeypatch):
     d = Databases(store_kind, tmp_path)
+    if d.pg:  # a server's rejects workbooks go to <dbname>-rejects in the working directory: keep them in tmp_path
+        monkeypatch.chdir(tmp_path)
     yield d
     if d.pg:
         d.drop_all()
@@ -191,15 +193,16 @@ def sample_city(_sample_cities, store_kind, tmp_path_factory) -> str:
     from relief_cli.scan import scan
 
     if store_kind not in _sample_cities:
+        folder = tmp_path_factory.mktemp("sample-city")
         if store_kind == "postgresql":
             name = f"sample{os.getpid()}"
             pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             pg_admin(f'CREATE DATABASE "{name}"')
             target = pg_url(name)
         else:
-            target = str(tmp_path_factory.mktemp("sample-city") / "relief.db")
+            target = str(folder / "relief.db")
         with Store(target, load_config(ROOT / "rules.yaml")) as s:
-            assert not import_paths(s, [ROOT / "sample_data"]).failures
+            assert not import_paths(s, [ROOT / "sample_data"], rejects_dir=folder / "rejects").failures
             scan(s, dt.date(2026, 11, 20))
         _sample_cities[store_kind] = target
     return _sample_cities[store_kind]

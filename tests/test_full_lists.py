@@ -123,8 +123,8 @@ def grid_file(folder: Path, name: str, rows: list[tuple[str, str, str]]) -> Path
     return path
 
 
-def test_a_district_file_ends_only_its_own_district(tmp_path):
-    with Store(tmp_path / "r.db", scoped_config()) as store:
+def test_a_district_file_ends_only_its_own_district(db, tmp_path):
+    with Store(db, scoped_config()) as store:
         east = [("铜官区", f"东{n}社区", "第1网格") for n in range(6)]
         west = [("义安区", f"西{n}社区", "第1网格") for n in range(6)]
         import_paths(store, [grid_file(tmp_path, "east.csv", east)], as_of=dt.date(2026, 9, 30))
@@ -136,9 +136,8 @@ def test_a_district_file_ends_only_its_own_district(tmp_path):
         assert left == {c for _, c, _ in east[1:] + west}
 
 
-def test_the_import_summary_shows_who_left(tmp_path):
+def test_the_import_summary_shows_who_left(db, tmp_path):
     runner = CliRunner()
-    db = tmp_path / "r.db"
     roster_file(tmp_path, "m1.csv", PEOPLE)
     roster_file(tmp_path, "m2.csv", PEOPLE[1:])
     roster_file(tmp_path, "m3.csv", PEOPLE[1:3])

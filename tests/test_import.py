@@ -241,5 +241,9 @@ def test_amounts_read_in_yuan_through_the_views(store, tmp_path):
     import_paths(store, [path])
     assert store.conn.execute("SELECT oop FROM src_medical").fetchone() == (123450,)  # 分, exact
     assert store.conn.execute("SELECT settlement_no, oop FROM medical_yuan").fetchone() == ("S1", 1234.5)
-    views = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+    if store.pg:
+        listed = store.conn.execute_native("SELECT viewname FROM pg_views WHERE schemaname = current_schema()")
+    else:
+        listed = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")
+    views = {r[0] for r in listed}
     assert views == {"medical_yuan", "social_insurance_yuan", "students_yuan"}

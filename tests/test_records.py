@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -31,14 +29,12 @@ def run(*args):
 
 
 @pytest.fixture()
-def city(sample_city, tmp_path):
+def city(sample_city, dbs):
     """A copy of the sample city that a test may write to (audit lines, alerts)."""
-    db = tmp_path / "city.db"
-    shutil.copy(sample_city, db)
-    return db
+    return dbs.copy(sample_city, "city.db")
 
 
-def household(db: Path, key: str, day: dt.date = SAMPLE_AS_OF, show_pii: bool = False):
+def household(db: str, key: str, day: dt.date = SAMPLE_AS_OF, show_pii: bool = False):
     with Store(db, load_config(ROOT / "rules.yaml")) as store:
         return find_household(store, key, day, Masker(show_pii)).as_dict()
 
@@ -212,9 +208,8 @@ def test_scan_with_only_medical_data_warns_per_rule(store, tmp_path):
     assert texts["unemployment"].startswith("规则 unemployment（新办失业登记）：「就业失业登记」没有数据（从未导入）；")
 
 
-def test_scan_past_the_data_names_the_last_month(sample_city, tmp_path):
-    db = tmp_path / "c.db"
-    shutil.copy(sample_city, db)
+def test_scan_past_the_data_names_the_last_month(sample_city, dbs):
+    db = dbs.copy(sample_city, "c.db")
     result = run("scan", "--db", db, "--as-of", "2027-06-30", "--allow-future")
     assert result.exit_code == 0
     assert ("注意：规则 medical_surge（医疗费用骤增）：「医保结算」的数据只到 2026-12（按月报送，应已有 2027-05 的数据）；"
