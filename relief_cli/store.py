@@ -742,7 +742,11 @@ class Store:
                               ((import_id, sheet, row, cells, reason) for row, cells, reason in rows))
 
     def reject_sheets(self, import_id: int) -> list[tuple[str, list[str]]]:
-        rows = self.conn.execute("SELECT sheet, titles FROM reject_sheets WHERE import_id = ? ORDER BY rowid", (import_id,))
+        # In the order the sheets were refused rows (the first of each is written with its sheet): a
+        # server keeps no insertion order.
+        rows = self.conn.execute(
+            "SELECT s.sheet, s.titles FROM reject_sheets s WHERE s.import_id = ? "
+            "ORDER BY (SELECT MIN(r.id) FROM rejects r WHERE r.import_id = s.import_id AND r.sheet = s.sheet)", (import_id,))
         return [(sheet, json.loads(titles)) for sheet, titles in rows]
 
     def rejects_of(self, import_id: int, sheet: str) -> Iterator[tuple[int, list[Any], str]]:

@@ -216,6 +216,7 @@ def test_rejects_of_sheets_of_different_widths_keep_reasons_under_their_header(s
     path = write_xlsx(tmp_path / "two.xlsx", {"大病": narrow, "死亡": wide})  # the narrow sheet first
     report = import_paths(store, [path])
     book = openpyxl.load_workbook(report.sheets[0].rejects_file)
+    assert book.sheetnames == ["大病", "死亡"]  # in the file's order
     for name, width in (("死亡", 5), ("大病", 3)):
         header, row = list(book[name].iter_rows(values_only=True))
         assert header[width:] == ("拒收原因", "原工作表", "原行号"), name
