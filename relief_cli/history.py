@@ -91,6 +91,7 @@ def undo_import(store: Store, import_id: int) -> UndoResult:
     """Take one import back in one transaction (audited), or raise UndoRefused saying why."""
     labels = {source_table(k): v.label for k, v in store.config.sources.items()}
     with store.transaction():
+        store.lock_imports()
         record = sql.one_import(store, import_id)
         if record is None:
             raise UndoRefused(f"没有编号为 {import_id} 的导入")

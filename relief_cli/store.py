@@ -204,9 +204,10 @@ PG_SETUP: tuple[str, ...] = (
     CREATE TRIGGER relief_log AFTER INSERT ON outcomes FOR EACH ROW EXECUTE FUNCTION relief_log_change('row');
     """,
 )
-# pg_advisory_xact_lock keys: schema changes, and a scan (one at a time per database).
+# pg_advisory_xact_lock keys: schema changes, a scan, and an import or undo (one at a time per database).
 MIGRATION_LOCK = 7_301_001
 SCAN_LOCK = 7_301_002
+IMPORT_LOCK = 7_301_003
 # What an import may change besides its source tables: a returned visit sheet closes alerts
 # (table -> primary key; outcomes only gains rows).
 LOGGED_TABLES = {"alerts": "id"}
@@ -628,8 +629,24 @@ class Store:
         marks = ", ".join("?" for _ in cols)
         return f'INSERT INTO "{source_table(source)}" ({col_list}) VALUES ({marks})'
 
+    def lock_imports(self) -> None:
+        """Imports and undos one at a time, first thing in their transaction. SQLite's write lock does it
+        for a file; a server takes an advisory lock, waited for as long as SQLite's busy timeout."""
+        if not self.pg:
+            return
+        import psycopg
+
+        previous = self.conn.execute_native("SELECT current_setting('lock_timeout')").fetchone()[0]
+        self.conn.execute_native("SELECT set_config('lock_timeout', %s, true)", (f"{BUSY_TIMEOUT_MS}ms",))
+        try:
+            self.conn.execute_native("SELECT pg_advisory_xact_lock(%s)", (IMPORT_LOCK,))
+        except psycopg.errors.LockNotAvailable:
+            raise _busy(self.where) from None
+        self.conn.execute_native("SELECT set_config('lock_timeout', %s, true)", (previous,))
+
     def start_import(self, file: str, path: str, sha256: str) -> int:
         """The import's row, and its change log switched on (see begin_change_log)."""
+        self.lock_imports()
         cur = self.conn.execute(
             "INSERT INTO imports (file, path, sha256, imported_at, sheets, rows, imported, updated, unchanged, rejected, "
             "os_user, last_alert, logged) "
@@ -998,5 +1015,9 @@ def _reason(e: Exception) -> str:
 
 def _store_error(path: Path, e: sqlite3.OperationalError) -> StoreError:
     if "locked" in str(e) or "busy" in str(e):
-        return StoreBusy(f"{path}: 数据库正被另一个 relief 进程写入，等待 {BUSY_TIMEOUT_MS // 1000} 秒后仍未释放，请稍后再试")
+        return _busy(path)
     return StoreError(f"{path}: {_reason(e)}")
+
+
+def _busy(where: Path | str) -> StoreBusy:
+    return StoreBusy(f"{where}: 数据库正被另一个 relief 进程写入，等待 {BUSY_TIMEOUT_MS // 1000} 秒后仍未释放，请稍后再试")

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import python_calamine
 
+from relief_cli.history import undo_import
 from relief_cli.importer import import_paths
+from relief_cli.store import Store, StoreBusy
 from conftest import DATA, make_id, write_xlsx
 
 ID1 = make_id(seq=1)
@@ -248,3 +250,24 @@ def test_amounts_read_in_yuan_through_the_views(store, tmp_path):
         listed = store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")
     views = {r[0] for r in listed}
     assert views == {"medical_yuan", "social_insurance_yuan", "students_yuan"}
+
+
+def test_one_import_or_undo_at_a_time_the_second_waits_then_says_so(db, config, tmp_path, monkeypatch):
+    """As SQLite's write lock keeps a file's imports one at a time, so does a server's advisory lock."""
+    import relief_cli.store
+
+    monkeypatch.setattr(relief_cli.store, "BUSY_TIMEOUT_MS", 300)
+    path = write_xlsx(tmp_path / "d.xlsx", {"S": [["身份证号", "死亡日期"], [ID1, "2026-11-01"]]})
+    busy = "数据库正被另一个 relief 进程写入，等待 0 秒后仍未释放，请稍后再试"
+    with Store(db, config) as holder, Store(db, config) as store:
+        with holder.transaction():
+            holder.lock_imports()  # another officer's import is running
+            report = import_paths(store, [path])
+            assert [f.reason for f in report.failures] == [f"{store.where}: {busy}"] and store.count("deaths") == 0
+        assert not import_paths(store, [path]).failures and store.count("deaths") == 1
+        with holder.transaction():
+            holder.lock_imports()
+            with pytest.raises(StoreBusy, match=busy):
+                undo_import(store, 1)
+        undo_import(store, 1)
+        assert store.count("deaths") == 0
