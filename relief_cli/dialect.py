@@ -159,9 +159,12 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.StrPosition):
         return exp.Anonymous(this="strpos", expressions=[node.this, node.args["substr"]])
     if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.INT:
-        # SQLite's CAST(... AS INTEGER): 64 bits, towards zero (0.5 -> 0), from text or number.
+        # SQLite's CAST(... AS INTEGER): 64 bits, towards zero (0.5 -> 0), from text or number. Changed in
+        # place: transform does not enter a node it was given in exchange, and what is cast needs rewriting too.
         inner = exp.Cast(this=node.this, to=exp.DataType.build("numeric"))
-        return exp.Cast(this=exp.Anonymous(this="trunc", expressions=[inner]), to=exp.DataType.build("bigint"))
+        node.set("this", exp.Anonymous(this="trunc", expressions=[inner]))
+        node.set("to", exp.DataType.build("bigint"))
+        return node
     return node
 
 

@@ -36,6 +36,8 @@ from conftest import PG_ADMIN, pg_admin, pg_url
     ("SELECT julianday(d) - julianday(:as_of) FROM t",
      "SELECT SQLITE_JULIANDAY(d) - SQLITE_JULIANDAY(%(as_of)s) FROM t"),
     ("SELECT * FROM (SELECT 1)", "SELECT * FROM (SELECT 1) AS _sub"),
+    ("SELECT CAST(julianday(d) AS INTEGER) FROM t",  # what is cast is translated too
+     "SELECT CAST(TRUNC(CAST(SQLITE_JULIANDAY(d) AS DECIMAL)) AS BIGINT) FROM t"),
 ])
 def test_translations_are_pinned(sqlite, postgres):
     got = to_postgres(sqlite)
