@@ -204,10 +204,10 @@ PG_SETUP: tuple[str, ...] = (
     CREATE TRIGGER relief_log AFTER INSERT ON outcomes FOR EACH ROW EXECUTE FUNCTION relief_log_change('row');
     """,
 )
-# pg_advisory_xact_lock keys: schema changes, a scan, and an import or undo (one at a time per database).
+# pg_advisory_xact_lock keys: schema changes, and a scan (one at a time per database).
 MIGRATION_LOCK = 7_301_001
 SCAN_LOCK = 7_301_002
-IMPORT_LOCK = 7_301_003
+IMPORT_LOCK = 7_301_004  # an import or an undo (Store.lock_imports)
 # What an import may change besides its source tables: a returned visit sheet closes alerts
 # (table -> primary key; outcomes only gains rows).
 LOGGED_TABLES = {"alerts": "id"}

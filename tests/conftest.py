@@ -119,10 +119,8 @@ def store_kind(request) -> str:
 
 
 @pytest.fixture()
-def dbs(store_kind, tmp_path, monkeypatch):
+def dbs(store_kind, tmp_path):
     d = Databases(store_kind, tmp_path)
-    if d.pg:  # a server's rejects workbooks go to <dbname>-rejects in the working directory: keep them in tmp_path
-        monkeypatch.chdir(tmp_path)
     yield d
     if d.pg:
         d.drop_all()
@@ -135,8 +133,10 @@ def db(dbs) -> str:
 
 
 @pytest.fixture()
-def store(db, config):
+def store(db, config, tmp_path):
     s = Store(db, config)
+    if s.pg:  # a server's rejects go to <dbname>-rejects in the current folder: here, the test's own
+        s.path = tmp_path / s.path.name
     yield s
     s.close()
 
@@ -202,7 +202,7 @@ def sample_city(_sample_cities, store_kind, tmp_path_factory) -> str:
         else:
             target = str(folder / "relief.db")
         with Store(target, load_config(ROOT / "rules.yaml")) as s:
-            assert not import_paths(s, [ROOT / "sample_data"], rejects_dir=folder / "rejects").failures
+            assert not import_paths(s, [ROOT / "sample_data"], rejects_dir=folder / "relief-rejects").failures
             scan(s, dt.date(2026, 11, 20))
         _sample_cities[store_kind] = target
     return _sample_cities[store_kind]
