@@ -99,7 +99,7 @@ def filter_sql(f: AlertFilter, params: dict[str, Any]) -> str:
         params["household"] = f.household
         parts.append("(a.hukou_no = :household OR (a.subject = 'person' AND a.subject_key IN "
                      "(SELECT id_no FROM src_population WHERE hukou_no = :household)))")
-    return " AND ".join(parts) or "1"
+    return " AND ".join(parts) or "1 = 1"
 
 
 def list_alerts(store: Store, flt: AlertFilter = AlertFilter(), masker: Masker = Masker(),
