@@ -330,9 +330,9 @@ def all_checklists(store: Store, as_of: dt.date, *, district: str | None = None,
     store.valid_views(as_of.isoformat())
     district, town = pick_area(store, "district", district), pick_area(store, "town", town)
     communities = [r[0] for r in store.conn.execute(
-        f"SELECT DISTINCT community FROM {read_table(store.config, 'grids')} "
+        f"SELECT community FROM {read_table(store.config, 'grids')} "
         "WHERE (:district IS NULL OR district = :district) AND (:town IS NULL OR town = :town) "
-        "AND community IS NOT NULL ORDER BY district, town, community",
+        "AND community IS NOT NULL GROUP BY community ORDER BY MIN(district), MIN(town), community",
         {"district": district, "town": town})]
     if not communities:
         raise CommunityNotFound(f"{district or ''}{town or ''}没有划分网格的社区（村）")

@@ -18,7 +18,7 @@ from .kinds.common import yuan
 from .kinds.shared import SharedTable
 from .status import rule_warnings
 from .values import mask_name
-from .store import Store, read_table, source_table
+from .store import SCAN_LOCK, Store, read_table, source_table
 from .workdays import WorkCalendar
 
 CALENDAR_YEARS_BEFORE = 3
@@ -61,6 +61,8 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
     ctx = ScanContext(as_of=as_of.isoformat(), settings=settings)
     counts: list[RuleCount] = []
     with store.transaction():
+        if store.pg:  # one scan at a time, as SQLite's write lock makes it (alert ids: _raise_alerts)
+            conn.execute_native("SELECT pg_advisory_xact_lock(%s)", (SCAN_LOCK,))
         refresh_calendar(store, as_of)
         warnings = tuple(rule_warnings(store, as_of, rules))
         store.valid_views(ctx.as_of)
@@ -299,21 +301,28 @@ WHERE h.rule_id = :rule_id
 
 
 def _raise_alerts(store: Store, rule: RuleBase, as_of: dt.date) -> int:
-    """Insert this rule's new alerts; existing (rule, subject, period) and cooling-down subjects are left alone."""
+    """Insert this rule's new alerts; existing (rule, subject, period) and cooling-down subjects are left alone.
+
+    The ids are given here, as SQLite numbers rows (one more than the largest), in the order of subject
+    and period: the same alert gets the same id on both stores. A server's own numbering would differ
+    (its identity is spent by a dry run's rolled-back rows too); one scan at a time (scan's lock)."""
     conn = store.conn
     return conn.execute(
         f"""
-        INSERT OR IGNORE INTO alerts (rule_id, rule_name, family, severity, suggests, subject, subject_key, period,
+        INSERT OR IGNORE INTO alerts (id, rule_id, rule_name, family, severity, suggests, subject, subject_key, period,
                                       id_no, hukou_no, district, town, community, grid, worker, worker_phone,
                                       raised_on, due_on, evidence, refs)
-        SELECT r.rule_id, :name, :family, :severity, :suggests, r.subject, r.subject_key, r.period,
+        SELECT (SELECT COALESCE(MAX(id), 0) FROM alerts)
+                   + ROW_NUMBER() OVER (ORDER BY r.subject_key, r.period, r.evidence, r.refs) AS id,
+               r.rule_id, :name, :family, :severity, :suggests, r.subject, r.subject_key, r.period,
                r.id_no, r.hukou_no, g.district, g.town, r.community, r.grid, g.worker, g.worker_phone,
                :as_of, (SELECT MIN(day) FROM calendar WHERE idx = (SELECT idx FROM calendar WHERE day = :as_of) + :n),
                r.evidence, r.refs
         FROM ({ROUTE_SQL.format(population=read_table(store.config, "population"))}) r
         LEFT JOIN {read_table(store.config, "grids")} g ON g.community = r.community AND g.grid = r.grid
         WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = r.rule_id AND a.subject_key = r.subject_key
-                          AND a.raised_on > date(:as_of, :cooldown) AND a.period != r.period)
+                          AND (a.period = r.period OR a.raised_on > date(:as_of, :cooldown)))
+        ORDER BY 1
         """,
         {
             "rule_id": rule.id, "name": rule.name, "family": rule.family, "severity": rule.severity,

@@ -173,15 +173,12 @@ def test_an_application_pending_for_years_is_still_listed_with_a_due_date(city, 
     assert h3.due_on == "2019-03-08" and h3.reasons[0].detail == "2019-03-01 申请低保，办理状态：审核中"
 
 
-def test_all_communities_one_workbook_each_and_by_worker(sample_city, tmp_path):
-    import shutil
-
+def test_all_communities_one_workbook_each_and_by_worker(sample_city, dbs, tmp_path):
     from typer.testing import CliRunner
 
     from relief_cli.cli import app
 
-    db = tmp_path / "relief.db"
-    shutil.copyfile(sample_city, db)
+    db = dbs.copy(sample_city)
 
     def run(*args):
         return CliRunner().invoke(app, [str(a) for a in args])

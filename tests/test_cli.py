@@ -35,15 +35,15 @@ def test_every_command_has_chinese_help():
                 assert param.help and any("\u4e00" <= ch <= "\u9fff" for ch in param.help), f"{name} {param.name}"
 
 
-def test_import_json_equals_service_result_and_bad_file_exits_1(tmp_path):
+def test_import_json_equals_service_result_and_bad_file_exits_1(dbs, tmp_path):
     good = write_xlsx(tmp_path / "d.xlsx", {"死亡": [["身份证号", "死亡日期"], [ID1, "2026-11-01"]]})
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(bytes(range(256)))
-    result = run("import", good, bad, "--db", tmp_path / "a.db", "--format", "json")
+    result = run("import", good, bad, "--db", dbs.new("a.db"), "--format", "json")
     assert result.exit_code == 1
     assert f"无法导入 {bad}：扩展名是 .xlsx，但内容不是 Excel 工作簿（文件损坏或格式不符）" in result.stderr
     printed = json.loads(result.stdout)
-    with Store(tmp_path / "b.db", load_config(None)) as store:
+    with Store(dbs.new("b.db"), load_config(None)) as store:
         expected = [s.as_dict() for s in import_paths(store, [good]).sheets]
     assert printed == expected
     assert set(printed[0]) == {"file", "sheet", "source", "rows", "imported", "updated", "unchanged", "rejected", "blanked", "ended", "import_id",
@@ -52,6 +52,7 @@ def test_import_json_equals_service_result_and_bad_file_exits_1(tmp_path):
 
 
 def test_database_is_owner_only(tmp_path):
+    """SQLite only: the mode bits of the database file and its -wal/-shm (a server has no file)."""
     good = write_xlsx(tmp_path / "d.xlsx", {"死亡": [["身份证号", "死亡日期"], [ID1, "2026-11-01"]]})
     assert run("import", good, "--db", tmp_path / "a.db").exit_code == 0
     for name in ("a.db", "a.db-wal", "a.db-shm"):
@@ -68,20 +69,19 @@ def test_bad_rules_file_exits_1_listing_problems(tmp_path):
     assert "规则文件有误" in result.stderr and "sourcez: 未知的键（请检查拼写）" in result.stderr
 
 
-def test_usage_errors(tmp_path):
-    result = run("scan", "--db", tmp_path / "a.db", "--as-of", "明天")
+def test_usage_errors(db, tmp_path):
+    result = run("scan", "--db", db, "--as-of", "明天")
     assert result.exit_code == 2 and "--as-of 日期无法识别：明天" in result.stderr
     good = write_xlsx(tmp_path / "d.xlsx", {"死亡": [["身份证号", "死亡日期"], [ID1, "2026-11-01"]]})
-    assert run("import", good, "--db", tmp_path / "a.db").exit_code == 0
-    result = run("checklist", "--community", "金口岭", "--db", tmp_path / "a.db")
+    assert run("import", good, "--db", db).exit_code == 0
+    result = run("checklist", "--community", "金口岭", "--db", db)
     assert result.exit_code == 1 and "找不到社区（村）「金口岭」" in result.stderr
     assert run("demo", "--db", "relief.db").exit_code == 2
 
 
-def test_scan_alerts_and_audit(tmp_path):
+def test_scan_alerts_and_audit(db, tmp_path):
     rows = [["身份证号", "确诊日期", "诊断"], [ID1, "2026-11-01", "白血病"]]
     good = write_xlsx(tmp_path / "i.xlsx", {"大病": rows})
-    db = tmp_path / "a.db"
     assert run("import", good, "--db", db).exit_code == 0
     dry = run("scan", "--db", db, "--as-of", "2026-11-20", "--dry-run")
     assert dry.exit_code == 0 and "预警试算（2026-11-20，未写入数据库）" in dry.stdout

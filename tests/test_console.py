@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from relief_cli import __version__
 from relief_cli.cli import app
+from conftest import pg_admin, pg_name
 
 runner = CliRunner()
 # Words of click's and typer's own texts, and the type names typer prints for options.
@@ -94,15 +95,32 @@ USAGE_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("args,expected", USAGE_ERRORS, ids=lambda a: " ".join(a) if isinstance(a, list) else "")
-def test_usage_errors_are_one_chinese_line_with_exit_2(args, expected, tmp_path):
-    result = run(*args, "--db", tmp_path / "a.db") if args[0] in ("scan", "report") else run(*args)
+ON_A_DATABASE = ("scan", "report")  # commands given --db here: a usage error must leave the database alone
+
+
+def assert_usage_error(result, expected: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("错误：") and expected in lines[0], result.stderr
     assert not ENGLISH.search(lines[0].replace("--", " ")), lines[0]
     assert result.stdout == ""
-    assert not (tmp_path / "a.db").exists()
+
+
+@pytest.mark.parametrize("args,expected", [e for e in USAGE_ERRORS if e[0][0] not in ON_A_DATABASE],
+                         ids=lambda a: " ".join(a) if isinstance(a, list) else "")
+def test_usage_errors_are_one_chinese_line_with_exit_2(args, expected):
+    assert_usage_error(run(*args), expected)
+
+
+@pytest.mark.parametrize("args,expected", [e for e in USAGE_ERRORS if e[0][0] in ON_A_DATABASE],
+                         ids=lambda a: " ".join(a) if isinstance(a, list) else "")
+def test_usage_errors_touch_no_database(args, expected, dbs):
+    db = dbs.new("a.db")
+    assert_usage_error(run(*args, "--db", db), expected)
+    if dbs.pg:  # the server's database exists (an administrator made it): relief set up nothing in it
+        assert pg_admin("SELECT to_regclass('relief_schema') IS NULL", database=pg_name(db)) == [(True,)]
+    else:
+        assert not Path(db).exists()
 
 
 def test_no_arguments_prints_the_help():
@@ -129,11 +147,11 @@ def test_choices_accept_the_chinese_words_the_tables_show(sample_city):
          ["report", "--by", "month", "--to", "2026-11-20", "--format", "table"])
 
 
-def test_source_accepts_its_chinese_label(tmp_path):
+def test_source_accepts_its_chinese_label(dbs, tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("身份证号,死亡日期\n340705198001010811,2026-11-01\n", encoding="utf-8")
-    by_label = json.loads(run("import", csv, "--db", tmp_path / "a.db", "--source", "死亡人员", "--format", "json").stdout)
-    by_key = json.loads(run("import", csv, "--db", tmp_path / "b.db", "--source", "deaths", "--format", "json").stdout)
+    by_label = json.loads(run("import", csv, "--db", dbs.new("a.db"), "--source", "死亡人员", "--format", "json").stdout)
+    by_key = json.loads(run("import", csv, "--db", dbs.new("b.db"), "--source", "deaths", "--format", "json").stdout)
     assert by_label[0]["source"] == by_key[0]["source"] == "deaths"
 
 
@@ -204,6 +222,7 @@ def test_a_gbk_console_never_crashes(sample_city, args):
 
 
 def test_demo_in_a_gbk_console(tmp_path):
+    """SQLite only: demo rebuilds its own database file on every run (--db names a file, never a server)."""
     done = relief("demo", "--db", tmp_path / "demo.db", "--data", Path(__file__).parent.parent / "sample_data",
                   env={"PYTHONIOENCODING": "gbk", "PYTHONUTF8": "0"}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode("gbk", "replace")

@@ -108,9 +108,9 @@ def household_rule(config, rule_id, **changes):
     ({"per_capita": True, "min_recent": 2750}, True, "人均不低于 2,750 元"),
     ({"per_capita": True, "min_recent": 2750.01}, False, None),
 ])
-def test_thresholds_by_household_size_and_per_capita(config, tmp_path, changes, raised, threshold):
+def test_thresholds_by_household_size_and_per_capita(config, db, tmp_path, changes, raised, threshold):
     cfg = household_rule(config, "household_medical_surge", **changes)
-    with Store(tmp_path / "size.db", cfg) as store:
+    with Store(db, cfg) as store:
         people(store, tmp_path, {"F1": [(HEAD, "户主", "贾建华"), (WIFE, "配偶", "甄秀梅")]})
         load(store, tmp_path, "medical", settlements((HEAD, "2026-10-01", 3000), (WIFE, "2026-11-01", 2500)))
         scan(store, AS_OF)
@@ -120,9 +120,9 @@ def test_thresholds_by_household_size_and_per_capita(config, tmp_path, changes, 
         assert f"（阈值 3.0 倍，且{threshold}）" in rows[0][3]
 
 
-def test_household_size_counts_living_members_only(config, tmp_path):
+def test_household_size_counts_living_members_only(config, db, tmp_path):
     cfg = household_rule(config, "household_medical_surge", per_capita=True, min_recent=5000)
-    with Store(tmp_path / "dead.db", cfg) as store:
+    with Store(db, cfg) as store:
         people(store, tmp_path, {"F1": [(HEAD, "户主", "贾建华"), (WIFE, "配偶", "甄秀梅")]})
         load(store, tmp_path, "deaths", [{"id_no": WIFE, "death_date": "2026-09-01"}])
         load(store, tmp_path, "medical", settlements((HEAD, "2026-10-01", 2500), (WIFE, "2026-08-30", 2500)))

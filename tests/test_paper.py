@@ -107,10 +107,8 @@ def to_pdf(xlsx: Path) -> list[Page]:
 
 
 @pytest.fixture()
-def city(sample_city, tmp_path):
-    db = tmp_path / "relief.db"
-    shutil.copyfile(sample_city, db)
-    with Store(db, load_config(ROOT / "rules.yaml")) as store:
+def city(sample_city, dbs):
+    with Store(dbs.copy(sample_city), load_config(ROOT / "rules.yaml")) as store:
         yield store
 
 
@@ -232,16 +230,15 @@ def test_overdue_sheets_fit_the_page_width(city, tmp_path):
     assert not any(a["hukou_no"] in masked_text or a["id_no"] in masked_text for a in shown.alerts)
 
 
-def test_no_libreoffice_is_one_chinese_line(tmp_path, monkeypatch):
+def test_no_libreoffice_is_one_chinese_line(db, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from relief_cli.cli import app
     from relief_cli.pdf import NOT_INSTALLED
 
     monkeypatch.setenv("RELIEF_SOFFICE", str(tmp_path / "没有这个程序.exe"))
-    db = tmp_path / "relief.db"
     with Store(db, load_config(ROOT / "rules.yaml")):
         pass
-    result = CliRunner().invoke(app, ["report", "--db", str(db), "--pdf", str(tmp_path / "月报.pdf")])
+    result = CliRunner().invoke(app, ["report", "--db", db, "--pdf", str(tmp_path / "月报.pdf")])
     assert result.exit_code == 1
     assert NOT_INSTALLED in result.stderr and not (tmp_path / "月报.pdf").exists()

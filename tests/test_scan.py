@@ -231,17 +231,17 @@ def test_due_dates_on_chinas_calendar(city, tmp_path, raised, due):
     assert WorkCalendar().add_workdays(dt.date.fromisoformat(raised), 5).isoformat() == due
 
 
-def test_a_year_the_library_lacks_comes_from_rules_yaml(tmp_path, config):
+def test_a_year_the_library_lacks_comes_from_rules_yaml(db, tmp_path, config):
     raw = config.settings.model_dump(mode="json")
     # Suppose the 2027 Spring Festival schedule: 02-11 and 02-12 off, Saturday 02-20 a workday.
     raw["calendar"] = {"holidays": ["2027-02-11", "2027-02-12"], "workdays": ["2027-02-20"]}
     cfg = config_from_mapping(raw)
     cal = WorkCalendar.from_settings(cfg.settings.calendar)
     assert not cal.is_workday(dt.date(2027, 2, 11)) and cal.is_workday(dt.date(2027, 2, 20))
-    store = Store(tmp_path / "y.db", cfg)
-    load(store, tmp_path, "illness", [{"id_no": A, "diagnosis": "白血病", "diagnose_date": "2027-02-09"}])
-    scan(store, dt.date(2027, 2, 9))
-    # 02-10 (1), 02-11/12 holiday, 02-15 (2), 02-16 (3), 02-17 (4), 02-18 (5)... the library's own
-    # 2027 holidays (02-05..02-10 observed) also apply, so count from what both say:
-    assert store.conn.execute("SELECT due_on FROM alerts").fetchone()[0] == cal.add_workdays(dt.date(2027, 2, 9), 5).isoformat()
+    with Store(db, cfg) as store:
+        load(store, tmp_path, "illness", [{"id_no": A, "diagnosis": "白血病", "diagnose_date": "2027-02-09"}])
+        scan(store, dt.date(2027, 2, 9))
+        # 02-10 (1), 02-11/12 holiday, 02-15 (2), 02-16 (3), 02-17 (4), 02-18 (5)... the library's own
+        # 2027 holidays (02-05..02-10 observed) also apply, so count from what both say:
+        assert store.conn.execute("SELECT due_on FROM alerts").fetchone()[0] == cal.add_workdays(dt.date(2027, 2, 9), 5).isoformat()
     assert cal.add_workdays(dt.date(2027, 2, 9), 5) != WorkCalendar().add_workdays(dt.date(2027, 2, 9), 5)
