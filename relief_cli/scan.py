@@ -258,14 +258,15 @@ def _run_read_only(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str
 
 
 def _run_read_only_pg(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """On a server: a statement that writes nothing (checked on its parse tree), run in a savepoint
-    that is rolled back whatever it did."""
+    """On a server: a statement that writes nothing (checked on its parse tree), run read-only (a
+    function it calls cannot write either) in a savepoint that is rolled back whatever it did."""
     from .dialect import writes
 
     if writes(sql):
         raise ValueError("sql 规则的查询只能读取数据")
     conn.execute_native("SAVEPOINT relief_sql_rule")
     try:
+        conn.execute_native("SET LOCAL transaction_read_only = on")  # undone with the savepoint
         cur = conn.execute(sql, params)
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, row)) for row in cur.fetchall()]

@@ -6,11 +6,12 @@ import pytest
 
 from relief_cli.alerts import list_alerts
 from relief_cli.config import config_from_mapping
+from relief_cli.store import StoreError
 from relief_cli.privacy import Masker
 from relief_cli.scan import dry_run, scan
 from relief_cli.store import Store
 from relief_cli.workdays import WorkCalendar
-from conftest import load, make_id
+from conftest import load, make_id, pg_admin, pg_name
 
 AS_OF = dt.date(2026, 11, 20)
 A = make_id("340705", "19800101", 11)  # working-age adult
@@ -245,3 +246,38 @@ def test_a_year_the_library_lacks_comes_from_rules_yaml(db, tmp_path, config):
         # 2027 holidays (02-05..02-10 observed) also apply, so count from what both say:
         assert store.conn.execute("SELECT due_on FROM alerts").fetchone()[0] == cal.add_workdays(dt.date(2027, 2, 9), 5).isoformat()
     assert cal.add_workdays(dt.date(2027, 2, 9), 5) != WorkCalendar().add_workdays(dt.date(2027, 2, 9), 5)
+
+
+def sql_rule(config, query):
+    raw = config.settings.model_dump(mode="json")
+    raw["rules"] = [{"id": "own", "name": "自定义", "kind": "sql", "family": "支出骤增", "severity": "黄", "query": query}]
+    return config_from_mapping(raw).rules[0]
+
+
+def test_an_sql_rule_raises_alerts_on_either_store(city, tmp_path, config):
+    load(city, tmp_path, "illness", [{"id_no": A, "diagnosis": "白血病", "diagnose_date": "2026-11-01"},
+                                     {"id_no": B, "diagnosis": "尿毒症", "diagnose_date": "2026-11-21"}])
+    rule = sql_rule(config, "SELECT i.id_no AS subject_key, :year || '|' || i.diagnosis AS period, "
+                            "'自定义：' || i.diagnosis || '（' || p.category || '）' AS evidence "
+                            "FROM src_illness i JOIN _person p ON p.id_no = i.id_no WHERE i.diagnose_date <= :as_of")
+    assert scan(city, AS_OF, rules=[rule]).new == 1
+    assert alerts_of(city, "own") == [(A, "2026|白血病", "自定义：白血病（低保）")]
+    assert city.conn.execute("SELECT worker, refs FROM alerts WHERE rule_id = 'own'").fetchone() == ("网格员甲", "[]")
+
+
+def test_an_sql_rule_that_would_write_is_refused(city, tmp_path, config):
+    load(city, tmp_path, "illness", [{"id_no": A, "diagnosis": "白血病", "diagnose_date": "2026-11-01"}])
+    scan(city, AS_OF)
+    rule = sql_rule(config, "WITH gone AS (DELETE FROM alerts RETURNING id) "
+                            "SELECT id AS subject_key, 1 AS period, 'x' AS evidence FROM gone")
+    # SQLite has no DELETE inside WITH; on a server the statement's parse tree shows it
+    with pytest.raises(ValueError if city.pg else __import__("sqlite3").OperationalError):
+        scan(city, AS_OF, rules=[rule])
+    assert city.conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
+    if city.pg:  # a server's SELECT may call a function that writes: the rule's query runs read-only
+        pg_admin("CREATE FUNCTION sneaky() RETURNS bigint LANGUAGE sql AS 'DELETE FROM alerts RETURNING 1'",
+                 database=pg_name(city.url))
+        rule = sql_rule(config, "SELECT id_no AS subject_key, sneaky() AS period, 'x' AS evidence FROM src_illness")
+        with pytest.raises(StoreError):
+            scan(city, AS_OF, rules=[rule])
+        assert city.conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
