@@ -147,7 +147,8 @@ def test_choices_accept_the_chinese_words_the_tables_show(sample_city):
          ["report", "--by", "month", "--to", "2026-11-20", "--format", "table"])
 
 
-def test_source_accepts_its_chinese_label(dbs, tmp_path):
+def test_source_accepts_its_chinese_label(dbs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a server database's rejects go to <dbname>-rejects in the current folder
     csv = tmp_path / "d.csv"
     csv.write_text("身份证号,死亡日期\n340705198001010811,2026-11-01\n", encoding="utf-8")
     by_label = json.loads(run("import", csv, "--db", dbs.new("a.db"), "--source", "死亡人员", "--format", "json").stdout)
