@@ -146,6 +146,9 @@ app = typer.Typer(
 rules_app = typer.Typer(cls=ReliefGroup, help="规则文件 rules.yaml：检查，或生成一份可编辑的副本。", no_args_is_help=True,
                         rich_markup_mode=None, context_settings=CONTEXT)
 app.add_typer(rules_app, name="rules")
+admin_app = typer.Typer(cls=ReliefGroup, help="服务器模式的用户和权限：每个区县、乡镇（街道）的用户只能看到本辖区的数据。"
+                        "由数据库管理员（建库的用户）运行。", no_args_is_help=True, rich_markup_mode=None, context_settings=CONTEXT)
+app.add_typer(admin_app, name="admin")
 
 
 def command(name: str) -> Any:
@@ -924,6 +927,105 @@ def rules_init(
         except OSError as e:
             raise write_problem(out_path, e) from None
         out.print(f"已写出可编辑的规则文件 {out_path}；修改后可用 relief rules check 检查。")
+
+
+UserOpt = Annotated[str, typer.Option("--user", metavar="用户名", help="数据库登录用户名（英文字母、数字和下划线）。",
+                                      show_default=False)]
+
+
+@contextmanager
+def _admin(db: str, rules: Path | None, verbose: bool) -> Iterator[Any]:
+    """A store on a server, opened by its administrator; admin's problems as one Chinese line."""
+    from .admin import NOT_ON_SERVER, AdminProblem
+    from .pg import is_url
+
+    with _errors(verbose):
+        if not is_url(db):
+            raise UsageProblem(NOT_ON_SERVER)
+        store = _open_store(db, rules)
+        try:
+            yield store
+        except AdminProblem as e:
+            raise DataProblem(str(e)) from None
+        finally:
+            store.close()
+
+
+def _new_password(password_file: Path | None) -> str:
+    """From the file's first line, or typed twice at the terminal (never echoed, never logged)."""
+    import getpass
+
+    if password_file is not None:
+        try:
+            lines = password_file.read_text(encoding="utf-8-sig").splitlines()
+        except OSError:
+            raise DataProblem(f"无法读取密码文件 {password_file}") from None
+        if not lines or not lines[0]:
+            raise DataProblem(f"密码文件 {password_file} 的第一行是空的")
+        return lines[0]
+    if not sys.stdin.isatty():
+        raise UsageProblem("没有终端可以输入密码，请用 --password-file 指定密码文件")
+    first = getpass.getpass("新密码：")
+    if getpass.getpass("再输入一次：") != first:
+        raise UsageProblem("两次输入的密码不一致")
+    return first
+
+
+@admin_app.command("grant", cls=ReliefCommand)
+def admin_grant(
+    user: UserOpt,
+    district: Annotated[Optional[str], typer.Option("--district", metavar="区县", help="只能看到这个区县（如 义安区）。")] = None,
+    town: Annotated[Optional[str], typer.Option("--town", metavar="乡镇", help="只能看到这个乡镇（街道）；重名时同时给 --district。")] = None,
+    city: Annotated[bool, typer.Option("--city", help="全市：能看到全部数据，并可导入和运行预警扫描。")] = False,
+    password_file: Annotated[Optional[Path], typer.Option("--password-file", metavar="文件",
+                                                          help="从这个文件的第一行读取密码（不给则在终端输入；已有的用户不给则保留原密码）。")] = None,
+    new_password: Annotated[bool, typer.Option("--new-password", help="已有的用户：在终端输入新密码。")] = False,
+    db: DbOpt = "relief.db",
+    rules: RulesOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """创建或更新数据库登录用户，限定它能看到的区域：区县、乡镇（街道）或全市。"""
+    from .admin import check_name, check_password, grant, role_exists
+    from .render import out
+
+    with _admin(db, rules, verbose) as store:
+        check_name(user)
+        password = None
+        if password_file is not None or new_password or not role_exists(store, user):
+            password = check_password(_new_password(password_file))
+        done = grant(store, user, district=district, town=town, city=city, password=password)
+        what = "新建登录用户" if done.created else ("已更新密码" if done.password_set else "密码不变")
+        rights = "可导入、运行预警扫描" if done.area.city else "可查看、登记走访结果，不能导入部门数据和运行预警扫描"
+        out.print(f"已授权 {user}（{what}）：能看到{done.area.label}的数据，{rights}。")
+
+
+@admin_app.command("revoke", cls=ReliefCommand)
+def admin_revoke(user: UserOpt, db: DbOpt = "relief.db", rules: RulesOpt = None, verbose: VerboseOpt = False) -> None:
+    """收回用户的区域和全部权限，并删除它的登录账号。"""
+    from .admin import revoke
+    from .render import out
+
+    with _admin(db, rules, verbose) as store:
+        done = revoke(store, user)
+        login = "登录账号已删除" if done.dropped else "它在服务器的其他数据库还有权限，登录账号保留"
+        out.print(f"已收回 {user} 在本数据库的全部权限{f'（原可查看{done.area.label}）' if done.area else ''}；{login}。")
+
+
+@admin_app.command("list", cls=ReliefCommand)
+def admin_list(db: DbOpt = "relief.db", rules: RulesOpt = None, fmt: FmtOpt = "table", verbose: VerboseOpt = False) -> None:
+    """列出已授权的用户和各自能看到的区域。"""
+    from .admin import list_areas
+    from .render import out, print_json, table
+
+    with _admin(db, rules, verbose) as store:
+        fmt = _choice(fmt, "--format", FORMATS)
+        areas = list_areas(store)
+        if fmt == "json":
+            print_json([a.as_dict() for a in areas])
+            return
+        login = {True: "可登录", False: "不能登录", None: "用户已不存在"}
+        out.print(table("已授权的用户", ["用户", "区域", "区县", "乡镇（街道）", "登录"],
+                        [[a.role, a.label, a.district, a.town, login[a.can_login]] for a in areas]))
 
 
 @command("sample")

@@ -11,6 +11,10 @@ from typing import Any
 
 from .store import Store
 
+# Two officers recording on one alert at once: the second waits for the first and then sees its
+# outcome. Only a server runs it: SQLite's BEGIN IMMEDIATE already lets one writer in at a time.
+LOCK_ALERTS_SQL = "SELECT id FROM alerts WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) ORDER BY id FOR UPDATE"
+
 NEEDS_DETAIL = {"纳入救助": "救助类型（如 低保、特困、临时救助、医疗救助）", "转办": "转办部门"}
 
 
@@ -92,6 +96,7 @@ def apply_outcome(store: Store, alert_ids: Sequence[int], o: Outcome, origin: st
     """record_outcome inside a transaction that the caller holds. revisited: alerts this same
     returned sheet closed on an earlier row; a later visit there records its own result."""
     conn = store.conn
+    lock_alerts(store, alert_ids)
     missing = sorted(set(alert_ids) - _existing(store, alert_ids))
     if missing:
         raise OutcomeProblem(f"预警编号不存在：{'、'.join(map(str, missing))}")
@@ -116,6 +121,7 @@ def apply_outcome(store: Store, alert_ids: Sequence[int], o: Outcome, origin: st
 
 def reopen(store: Store, alert_id: int, handler: str, note: str | None = None) -> None:
     with store.transaction():
+        lock_alerts(store, [alert_id])
         row = store.conn.execute("SELECT status FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         if row is None:
             raise OutcomeProblem(f"预警编号不存在：{alert_id}")
@@ -165,6 +171,12 @@ def apply_visit_rows(store: Store, import_id: int, file_name: str) -> int:
             changed += apply_outcome(store, ids, o, f"走访表 {file_name}「{sheet}」第 {row} 行", closed_here)
             closed_here.update(ids)
     return changed
+
+
+def lock_alerts(store: Store, alert_ids: Sequence[int]) -> None:
+    """Inside the caller's transaction, in id order (two officers' lists never wait on each other in a circle)."""
+    if store.pg:
+        store.conn.execute(LOCK_ALERTS_SQL, (json.dumps(sorted(set(alert_ids))),))
 
 
 def _existing(store: Store, alert_ids: Sequence[int]) -> set[int]:

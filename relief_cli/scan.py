@@ -18,7 +18,7 @@ from .kinds.common import yuan
 from .kinds.shared import SharedTable
 from .status import rule_warnings
 from .values import mask_name
-from .store import SCAN_LOCK, Store, read_table, source_table
+from .store import SCAN_LOCK, Store, StoreError, read_table, source_table
 from .workdays import WorkCalendar
 
 CALENDAR_YEARS_BEFORE = 3
@@ -61,8 +61,7 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
     ctx = ScanContext(as_of=as_of.isoformat(), settings=settings)
     counts: list[RuleCount] = []
     with store.transaction():
-        if store.pg:  # one scan at a time, as SQLite's write lock makes it (alert ids: _raise_alerts)
-            conn.execute_native("SELECT pg_advisory_xact_lock(%s)", (SCAN_LOCK,))
+        _scan_lock(store)
         refresh_calendar(store, as_of)
         warnings = tuple(rule_warnings(store, as_of, rules))
         store.valid_views(ctx.as_of)
@@ -89,6 +88,17 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         if dry_run:
             raise _RollBack(ScanResult(as_of, True, counts, unassigned, warnings))
     return ScanResult(as_of, False, counts, unassigned, warnings)
+
+
+class ScanRunning(StoreError):
+    """Another scan holds the database's scan lock."""
+
+
+def _scan_lock(store: Store) -> None:
+    """One scan at a time on a server, as SQLite's write lock makes it (alert ids: _raise_alerts): a
+    second one says so at once rather than waiting for minutes behind the first."""
+    if store.pg and not store.conn.execute_native("SELECT pg_try_advisory_xact_lock(%s)", (SCAN_LOCK,)).fetchone()[0]:
+        raise ScanRunning("另一个 relief scan 正在运行（同一数据库同时只能运行一个预警扫描），请等它完成后再试")
 
 
 def _sqrt(x: float | None) -> float | None:

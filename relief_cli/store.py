@@ -312,6 +312,10 @@ class Store:
             self._migrate()
             self._ensure_source_tables()
             self._ensure_yuan_views()
+            if self.pg and getattr(self, "_views_stale", False):  # new tables get the areas' policies (admin.py)
+                from .admin import secure_if_enabled
+
+                secure_if_enabled(self)
         except Exception as e:
             if self.pg and _is_pg_error(e):
                 self.conn.close()
@@ -378,7 +382,9 @@ class Store:
     def _version(self) -> int:
         if not self.pg:
             return self.conn.execute("PRAGMA user_version").fetchone()[0]
-        self.conn.execute_native("CREATE TABLE IF NOT EXISTS relief_schema (version integer NOT NULL)")
+        # Looked up first: CREATE ... IF NOT EXISTS needs the right to create, which a district's role has not.
+        if not self.conn.execute_native("SELECT to_regclass('relief_schema') IS NOT NULL").fetchone()[0]:
+            self.conn.execute_native("CREATE TABLE IF NOT EXISTS relief_schema (version integer NOT NULL)")
         row = self.conn.execute_native("SELECT max(version) FROM relief_schema").fetchone()
         return row[0] or 0
 
@@ -517,11 +523,19 @@ class Store:
         Inside the file's transaction, so a failure restores them. Returns whether it did.
         """
         table = source_table(source)
+        if self.pg and not self._pg_owns(table):
+            return False
         if self.conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchone()[0]:
             return False
         for name in self.index_names(source):
             self.conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         return True
+
+    def _pg_owns(self, table: str) -> bool:
+        """Only the owner of a table drops its indexes; another role (the city's, under row-level
+        security: admin.py) merges, and may not see that the table holds rows."""
+        return bool(self.conn.execute_native(
+            "SELECT pg_has_role(relowner, 'MEMBER') FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0])
 
     # -- transactions -------------------------------------------------------
     @contextmanager
