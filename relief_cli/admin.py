@@ -1,9 +1,11 @@
 """relief admin: on a PostgreSQL server, each district's and town's officers log in with their own
 database role, and row-level security shows them only their area (DESIGN §10).
 
-relief_areas says which area a role sees; relief_sees() answers whether a (district, town) is
-visible to a role (SECURITY DEFINER: the roles themselves cannot read relief_areas). The policies
-derive every table's visibility from there, each through an indexed lookup:
+relief_areas says which area a role sees; relief_area() gives a role its row (SECURITY DEFINER:
+the roles themselves cannot read relief_areas). Every policy asks it once per statement, in an
+InitPlan ((SELECT ...)), never per row: a SECURITY DEFINER function with a pinned search_path costs
+some microseconds per call, ten times what the comparison does. The policies derive every table's
+visibility from there, each through an indexed lookup (a hashed subplan for a whole table):
 
   alerts, src_grids            their district and town
   src_population               its community + grid -> src_grids
@@ -55,8 +57,10 @@ ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 MIN_PASSWORD = 8
 NOT_ON_SERVER = ("relief admin 只用于 PostgreSQL 服务器（--db postgresql://…）：SQLite 数据库文件没有用户和权限，"
                  "能打开文件的人就能看到全部数据")
-# Evaluated once per statement: whether the role sees everything.
-CITY = "(SELECT relief_sees(current_user, NULL, NULL))"
+# Evaluated once per statement: whether the role sees everything, and its district and town.
+CITY = "(SELECT COALESCE((relief_area(current_user)).city, false))"
+IN_AREA = ("(district = (SELECT (relief_area(current_user)).district) AND ((SELECT (relief_area(current_user)).town) IS NULL "
+           "OR town = (SELECT (relief_area(current_user)).town)))")
 
 AREA_SQL = """
 CREATE TABLE IF NOT EXISTS relief_areas (
@@ -68,21 +72,20 @@ CREATE TABLE IF NOT EXISTS relief_areas (
 )
 """
 # who: the role asking (current_user at the policy: inside a SECURITY DEFINER function
-# current_user is the owner). A city role sees every (district, town), NULL ones too.
-SEES_SQL = """
-CREATE OR REPLACE FUNCTION relief_sees(who name, d text, t text) RETURNS boolean
+# current_user is the owner). No row: NULL, which sees nothing.
+AREA_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION relief_area(who name) RETURNS relief_areas
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM relief_areas a WHERE a.role = who
-                   AND (a.city OR (a.district = d AND (a.town IS NULL OR a.town = t))))
+    SELECT a FROM relief_areas a WHERE a.role = who
 $$
 """
-# Whether `writer` (an audit line's db_role) is a role within who's area.
-SEES_ROLE_SQL = """
-CREATE OR REPLACE FUNCTION relief_sees_role(who name, writer text) RETURNS boolean
+# The district and town roles within who's area (who itself too): whose audit lines it sees.
+ROLES_WITHIN_SQL = """
+CREATE OR REPLACE FUNCTION relief_roles_within(who name) RETURNS SETOF text
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM relief_areas v JOIN relief_areas w ON w.role = writer
-                   WHERE v.role = who AND (v.city OR (NOT w.city AND w.district = v.district
-                                                      AND (v.town IS NULL OR w.town = v.town))))
+    SELECT w.role::text FROM relief_areas v JOIN relief_areas w
+        ON NOT w.city AND w.district = v.district AND (v.town IS NULL OR w.town = v.town)
+    WHERE v.role = who AND NOT v.city
 $$
 """
 
@@ -132,8 +135,9 @@ def check_server(store: Store) -> None:
 
 
 def check_name(user: str) -> str:
-    if not ROLE_NAME.fullmatch(user or ""):
-        raise AdminProblem(f"用户名「{user}」不可用：只能用英文字母、数字和下划线，以字母开头，不超过 63 个字符")
+    if not ROLE_NAME.fullmatch(user or "") or user.lower().startswith("pg_"):  # pg_: the server's own roles
+        raise AdminProblem(f"用户名「{user}」不可用：只能用英文字母、数字和下划线，以字母开头，不以 pg_ 开头，"
+                           f"不超过 63 个字符")
     return user
 
 
@@ -181,7 +185,7 @@ def revoke(store: Store, user: str) -> Revoked:
     check_name(user)
     with store.transaction():
         owner = _check_admin(store)
-        area = next((a for a in list_areas(store) if a.role == user), None)
+        area = next((a for a in _areas(store) if a.role == user), None)
         exists = role_exists(store, user)
         if area is None and not exists:
             raise AdminProblem(f"没有用户 {user}")
@@ -203,6 +207,11 @@ def revoke(store: Store, user: str) -> Revoked:
 
 def list_areas(store: Store) -> list[Area]:
     check_server(store)
+    _check_admin(store)
+    return _areas(store)
+
+
+def _areas(store: Store) -> list[Area]:
     if not _exists(store, "relief_areas"):
         return []
     rows = _native(store, "SELECT a.role, a.district, a.town, a.city, r.rolcanlogin FROM relief_areas a "
@@ -220,10 +229,10 @@ def secure(store: Store) -> None:
     quoted = _quote(store, schema)
     _native(store, AREA_SQL)
     _native(store, "REVOKE ALL ON relief_areas FROM PUBLIC")
-    _native(store, SEES_SQL.format(schema=quoted))
-    _native(store, SEES_ROLE_SQL.format(schema=quoted))
+    _native(store, AREA_FUNCTION_SQL.format(schema=quoted))
+    _native(store, ROLES_WITHIN_SQL.format(schema=quoted))
     _native(store, _sql("ALTER TABLE relief_areas OWNER TO {}", owner))
-    for function in ("relief_sees(name, text, text)", "relief_sees_role(name, text)"):
+    for function in ("relief_area(name)", "relief_roles_within(name)"):
         _native(store, f"ALTER FUNCTION {function} OWNER TO {_quote(store, owner)}")
     # Who made each import (their change log and rejected rows are theirs to see); older rows: the city's.
     _native(store, "ALTER TABLE imports ADD COLUMN IF NOT EXISTS db_role text")
@@ -242,7 +251,7 @@ def secure(store: Store) -> None:
     if store.conn.server_version >= 150000:  # a view reads as its owner unless it reads as the one asking
         for view in _views(store):
             _native(store, _sql("ALTER VIEW {} SET (security_invoker = true)", view))
-    for area in list_areas(store):
+    for area in _areas(store):
         if area.can_login is not None:
             _grant_rights(store, area.role, area.city)
 
@@ -263,10 +272,10 @@ def _policies(sources: dict[str, set[str]], listed: set[str]) -> dict[str, dict[
     own_import = "EXISTS (SELECT 1 FROM imports i WHERE i.id = import_id AND i.db_role = current_user)"
     population = "src_population" in sources
     out: dict[str, dict[str, str]] = {
-        "alerts": area("relief_sees(current_user, district, town)"),
+        "alerts": area(IN_AREA),
         "outcomes": area("EXISTS (SELECT 1 FROM alerts a WHERE a.id = outcomes.alert_id)"),
         "audit": {"relief_area": f"FOR ALL USING ({CITY} OR db_role = current_user "
-                                 f"OR relief_sees_role(current_user, db_role)) "
+                                 f"OR db_role IN (SELECT relief_roles_within(current_user))) "
                                  f"WITH CHECK ({CITY} OR db_role = current_user)"},
         "imports": {"relief_read": "FOR SELECT USING (true)",
                     "relief_area": f"FOR ALL USING ({CITY} OR db_role = current_user)"},
@@ -279,7 +288,7 @@ def _policies(sources: dict[str, set[str]], listed: set[str]) -> dict[str, dict[
     out["list_spans"] = area(f"({spans})" if spans else "false")
     for table, columns in sources.items():
         if table == "src_grids":
-            expr = "relief_sees(current_user, district, town)"
+            expr = IN_AREA
         elif table == "src_population":
             expr = ("EXISTS (SELECT 1 FROM src_grids g WHERE g.community = src_population.community "
                     "AND g.grid = src_population.grid)")

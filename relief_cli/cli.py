@@ -984,7 +984,7 @@ def admin_grant(
     rules: RulesOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
-    """创建或更新数据库登录用户，限定它能看到的区域：区县、乡镇（街道）或全市。"""
+    """创建或更新登录用户，限定它能看到的区域：区县、乡镇（街道）或全市。"""
     from .admin import check_name, check_password, grant, role_exists
     from .render import out
 

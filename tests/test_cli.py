@@ -28,6 +28,7 @@ def test_every_command_has_chinese_help():
     root = get_command(app)
     commands = dict(root.commands)
     commands.update({f"rules {k}": v for k, v in root.commands["rules"].commands.items()})
+    commands.update({f"admin {k}": v for k, v in root.commands["admin"].commands.items()})
     for name, cmd in commands.items():
         assert cmd.help and any("\u4e00" <= ch <= "\u9fff" for ch in cmd.help), name
         for param in cmd.params:

@@ -351,6 +351,8 @@ def test_grant_refuses_the_owner_bad_names_and_short_passwords(city):
     assert result.exit_code == 1 and "总能看到全部数据" in result.stderr
     result = city.admin("grant", "--user", "区县用户", "--district", DISTRICT, "--password-file", city.password_file("long-enough"))
     assert result.exit_code == 1 and "用户名「区县用户」不可用" in result.stderr
+    result = city.admin("grant", "--user", "pg_signal_backend", "--city")
+    assert result.exit_code == 1 and "不以 pg_ 开头" in result.stderr
     user = city.new_name()
     result = city.admin("grant", "--user", user, "--district", DISTRICT, "--password-file", city.password_file("short"))
     assert result.exit_code == 1 and "密码至少 8 位" in result.stderr
@@ -365,6 +367,8 @@ def test_only_the_owner_administers(city):
                  "--password-file", city.password_file("long-enough"))
     assert result.exit_code == 1 and "不是 relief 数据表的所有者" in result.stderr
     assert not _role_exists(user)
+    listed = run("admin", "list", "--db", url, "--rules", RULES)
+    assert listed.exit_code == 1 and "不是 relief 数据表的所有者" in listed.stderr
 
 
 def test_the_password_is_never_sent_or_shown(city):
