@@ -59,8 +59,8 @@ NOT_ON_SERVER = ("relief admin 只用于 PostgreSQL 服务器（--db postgresql:
                  "能打开文件的人就能看到全部数据")
 # Evaluated once per statement: whether the role sees everything, and its district and town.
 CITY = "(SELECT COALESCE((relief_area(current_user)).city, false))"
-IN_AREA = ("(district = (SELECT (relief_area(current_user)).district) AND ((SELECT (relief_area(current_user)).town) IS NULL "
-           "OR town = (SELECT (relief_area(current_user)).town)))")
+IN_AREA = ("(district = (SELECT (relief_area(current_user)).district) "
+           "AND ((SELECT (relief_area(current_user)).town) IS NULL OR town = (SELECT (relief_area(current_user)).town)))")
 
 AREA_SQL = """
 CREATE TABLE IF NOT EXISTS relief_areas (
@@ -283,8 +283,8 @@ def _policies(sources: dict[str, set[str]], listed: set[str]) -> dict[str, dict[
         "rejects": area(own_import),
         "reject_sheets": area(own_import),
     }
-    spans = " OR ".join(f"(source = '{t[4:]}' AND EXISTS (SELECT 1 FROM \"{t}\" x WHERE x._key = list_spans.key))"
-                        for t in sorted(listed & set(sources)))
+    spans = " OR ".join(f"(source = {_literal(t[4:])} AND EXISTS (SELECT 1 FROM {_ident(t)} x "
+                        f"WHERE x._key = list_spans.key))" for t in sorted(listed & set(sources)))
     out["list_spans"] = area(f"({spans})" if spans else "false")
     for table, columns in sources.items():
         if table == "src_grids":
@@ -293,13 +293,21 @@ def _policies(sources: dict[str, set[str]], listed: set[str]) -> dict[str, dict[
             expr = ("EXISTS (SELECT 1 FROM src_grids g WHERE g.community = src_population.community "
                     "AND g.grid = src_population.grid)")
         elif population and "id_no" in columns:
-            expr = f'EXISTS (SELECT 1 FROM src_population p WHERE p.id_no = "{table}".id_no)'
+            expr = f"EXISTS (SELECT 1 FROM src_population p WHERE p.id_no = {_ident(table)}.id_no)"
         elif population and "hukou_no" in columns:
-            expr = f'EXISTS (SELECT 1 FROM src_population p WHERE p.hukou_no = "{table}".hukou_no)'
+            expr = f"EXISTS (SELECT 1 FROM src_population p WHERE p.hukou_no = {_ident(table)}.hukou_no)"
         else:
             expr = "false"
         out[table] = area(expr)
     return out
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _grant_rights(store: Store, user: str, city: bool) -> None:
@@ -416,8 +424,8 @@ def _source_tables(store: Store) -> dict[str, set[str]]:
 
 
 def _relief_tables(store: Store) -> list[str]:
-    present = {r[0] for r in _native(store, "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
-                                            "AND relkind = 'r'")}
+    present = {r[0] for r in _native(store, "SELECT relname FROM pg_class "
+                                            "WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'")}
     return [t for t in TABLES if t in present] + sorted(_source_tables(store))
 
 

@@ -13,7 +13,8 @@ from .store import Store
 
 # Two officers recording on one alert at once: the second waits for the first and then sees its
 # outcome. Only a server runs it: SQLite's BEGIN IMMEDIATE already lets one writer in at a time.
-LOCK_ALERTS_SQL = "SELECT id FROM alerts WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) ORDER BY id FOR UPDATE"
+LOCK_ALERTS_SQL = ("SELECT id FROM alerts WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) "
+                   "ORDER BY id FOR UPDATE")
 
 NEEDS_DETAIL = {"纳入救助": "救助类型（如 低保、特困、临时救助、医疗救助）", "转办": "转办部门"}
 

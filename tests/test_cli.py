@@ -106,3 +106,12 @@ def test_scan_alerts_and_audit(db, tmp_path):
     assert overdue == []
     report = json.loads(run("report", "--db", db, "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json").stdout)
     assert report["total"]["raised"] == 1 and report["total"]["visited"] == 1
+
+
+def test_admin_only_on_a_server(tmp_path):
+    """relief admin manages a server's roles (tests/test_server.py); a SQLite file has none."""
+    for args in (["grant", "--user", "a", "--city"], ["revoke", "--user", "a"], ["list"]):
+        result = run("admin", *args, "--db", tmp_path / "relief.db")
+        assert result.exit_code == 2
+        assert result.stderr.count("\n") == 1 and "只用于 PostgreSQL 服务器" in result.stderr
+    assert not (tmp_path / "relief.db").exists()
