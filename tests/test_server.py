@@ -463,7 +463,14 @@ def scan_worker(url: str) -> str:
 
 
 def job(name: str, args: tuple, out: str) -> None:
-    """A spawned process: one worker, its result as JSON (an error as its text)."""
+    """A spawned process: says it is ready, waits for the others (go), runs one worker, leaves its
+    result as JSON (an error as its text)."""
+    import time
+
+    Path(out + ".ready").touch()
+    go = Path(out).parent / "go"
+    while not go.exists():
+        time.sleep(0.01)
     try:
         result = {"ok": globals()[name](*args)}
     except BaseException as e:  # the test shows it
@@ -472,12 +479,18 @@ def job(name: str, args: tuple, out: str) -> None:
 
 
 def run_at_once(folder: Path, jobs: list[tuple[str, tuple]]) -> list:
-    """The jobs in as many processes, all started before any is awaited; their results in order."""
+    """The jobs in as many processes, let go together once all have started; their results in order."""
+    import time
+
     context = multiprocessing.get_context("spawn")
     outs = [folder / f"job{i}.json" for i in range(len(jobs))]
     procs = [context.Process(target=job, args=(name, args, str(out))) for (name, args), out in zip(jobs, outs)]
     for p in procs:
         p.start()
+    deadline = time.monotonic() + 120
+    while not all(Path(f"{out}.ready").exists() for out in outs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (folder / "go").touch()
     for p in procs:
         p.join(600)
         assert p.exitcode == 0
@@ -487,7 +500,7 @@ def run_at_once(folder: Path, jobs: list[tuple[str, tuple]]) -> list:
 
 
 def test_many_officers_at_once(city, tmp_path):
-    """Outcomes on overlapping alerts by three officers (two of one district), imports of several
+    """Outcomes by four officers (two of one district) on the same few alerts, imports of several
     files (one file twice) by the city and two scans, all at once: nothing lost, nothing doubled."""
     district = city.as_role(*city.grant("--district", DISTRICT))
     importer = city.as_role(*city.grant("--city"))
@@ -496,16 +509,17 @@ def test_many_officers_at_once(city, tmp_path):
     files = [_medical_file(tmp_path / f"med{i}.csv", city, range(i * 200, i * 200 + 200)) for i in range(3)]
     before = city.sql("SELECT count(*) FROM src_medical")[0][0]
     results = run_at_once(tmp_path, [
-        ("outcome_worker", (district, ours, 1, 3)),
-        ("outcome_worker", (district, ours, 2, 3)),
-        ("outcome_worker", (city.url, sorted(set(ours[:12] + all_ids)), 3, 3)),
+        ("outcome_worker", (district, ours[:6], 1, 12)),
+        ("outcome_worker", (district, ours[:6], 2, 12)),
+        ("outcome_worker", (city.url, ours[:6], 3, 12)),
+        ("outcome_worker", (city.url, sorted(set(ours + all_ids)), 4, 2)),
         *(("import_worker", (importer, str(p))) for p in [*files, files[0]]),
         ("scan_worker", (importer,)),
         ("scan_worker", (importer,)),
     ])
-    recorded = [tuple(r) for done in results[:3] for r in done]
-    assert results[3:7] == [[]] * 4
-    scans = results[7:]
+    recorded = [tuple(r) for done in results[:4] for r in done]
+    assert results[4:8] == [[]] * 4
+    scans = results[8:]
     assert "done" in scans and all(s == "done" or s.startswith("另一个 relief scan 正在运行") for s in scans)
 
     # No source row doubled, none lost.
