@@ -274,10 +274,10 @@ def _open_store(target: str | Path, rules: Path | None, *, create: bool = False,
 
     if is_url(target):
         origin = rules_origin(rules, (Path.cwd(), *near))
-        config = load_config(rules)
+        store = Store(str(target), load_config(rules))  # a server that refuses is the one line said
         if announce:
             _announce_rules(origin)
-        return Store(str(target), config)
+        return store
     db = Path(target)
     if not create and not db.is_file():
         raise DataProblem(f"数据库 {db} 不存在；先用 relief import 导入数据" if not db.is_dir()

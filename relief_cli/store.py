@@ -307,7 +307,10 @@ class Store:
         if str(path) != ":memory:":
             _tighten(self.path)  # the -wal and -shm exist now
 
+    _opening = False  # while _open runs: a server's refusal is about relief's tables (pg.error_reason)
+
     def _open(self) -> None:
+        self._opening = True
         try:
             self._migrate()
             self._ensure_source_tables()
@@ -315,8 +318,9 @@ class Store:
         except Exception as e:
             if self.pg and _is_pg_error(e):
                 self.conn.close()
-                raise StoreError(f"{self.where}: {_pg_reason(e)}") from None
+                raise StoreError(f"{self.where}: {_pg_reason(e, opening=True)}") from None
             raise
+        self._opening = False
 
     def close(self) -> None:
         self.conn.close()
@@ -563,7 +567,7 @@ class Store:
             if _is_pg_error(e):
                 if os.environ.get("RELIEF_DEBUG_SQL"):  # developers only: the server's own message
                     raise
-                raise StoreError(f"{self.where}: {_pg_reason(e)}") from None
+                raise StoreError(f"{self.where}: {_pg_reason(e, self._opening)}") from None
             raise
         try:
             raw.execute("COMMIT")
@@ -955,10 +959,10 @@ def _is_pg_error(e: BaseException) -> bool:
     return isinstance(e, psycopg.Error)
 
 
-def _pg_reason(e: BaseException) -> str:
+def _pg_reason(e: BaseException, opening: bool = False) -> str:
     from .pg import error_reason
 
-    return error_reason(e) if isinstance(e, Exception) else "数据库错误"
+    return error_reason(e, opening) if isinstance(e, Exception) else "数据库错误"
 
 
 def _now() -> str:
