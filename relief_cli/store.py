@@ -267,7 +267,9 @@ class Store:
     """relief's database: a SQLite file (the default), or a PostgreSQL server when `path` is a
     postgresql:// address (pg.py). The SQL is the same for both (dialect.py)."""
 
-    def __init__(self, path: Path | str, config: Config):
+    def __init__(self, path: Path | str, config: Config, create: bool = True):
+        """create=False (a command that only reads, or works on what was imported): a server database
+        without relief's tables is refused, not given them (the CLI checks a SQLite file itself)."""
         from . import pg
 
         self.config = config
@@ -282,6 +284,9 @@ class Store:
                 self.conn = pg.connect(self.url)
             except pg.PgError as e:
                 raise StoreError(str(e)) from None
+            if not create and not self.conn.execute_native("SELECT to_regclass('relief_schema') IS NOT NULL").fetchone()[0]:
+                self.conn.close()
+                raise StoreError(f"{self.where}: 这个数据库里还没有 relief 的数据；先用 relief import 导入数据")
             self._open()
             return
         self.path = Path(path)

@@ -23,11 +23,12 @@ needs_server = pytest.mark.skipif(not PG_ADMIN, reason="needs a PostgreSQL serve
 _NAMES = itertools.count(1)
 
 
-def refused(target: str, tmp_path, monkeypatch) -> str:
-    """`relief alerts --db target` in an empty folder: its one line of stderr, checked to be all it did."""
+def refused(target: str, tmp_path, monkeypatch, command: tuple = ("alerts",)) -> str:
+    """`relief alerts --db target` (or another command) in an empty folder: its one line of stderr,
+    checked to be all it did."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RELIEF_DEBUG_SQL", raising=False)
-    result = runner.invoke(app, ["alerts", "--db", target])
+    result = runner.invoke(app, [*map(str, command), "--db", target])
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("错误："), result.stderr
@@ -141,12 +142,14 @@ def test_a_role_without_rights_on_relief_tables(server, tmp_path, monkeypatch):
 
 
 @needs_server
-def test_a_role_that_cannot_create_relief_tables_in_a_new_database(server, tmp_path, monkeypatch):
+def test_a_role_that_cannot_create_relief_tables_in_a_new_database(server, tmp_path_factory, tmp_path, monkeypatch):
     name = server.database()
     pg_admin("REVOKE CREATE ON SCHEMA public FROM PUBLIC", database=name)  # the default from PostgreSQL 15 on
     user = server.role("pw")
     target = pg_url(name, user, "pw")
-    assert refused(target, tmp_path, monkeypatch) == (
+    data = tmp_path_factory.mktemp("inbox") / "死亡.csv"
+    data.write_text("身份证号,死亡日期\n", encoding="utf-8")
+    assert refused(target, tmp_path, monkeypatch, ("import", data)) == (
         f"错误：{pg.safe_url(target)}: 这个用户没有使用 relief 数据表的权限（新数据库第一次使用时还要能建表），请让管理员授权\n")
     assert objects(name) == []
 
