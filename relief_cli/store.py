@@ -323,6 +323,8 @@ class Store:
         except Exception as e:
             if self.pg and _is_pg_error(e):
                 self.conn.close()
+                if os.environ.get("RELIEF_DEBUG_SQL"):  # developers only: the server's own message
+                    raise
                 raise StoreError(f"{self.where}: {_pg_reason(e, opening=True)}") from None
             raise
         self._opening = False
@@ -417,6 +419,8 @@ class Store:
         first commands on a new database do not both create the same table."""
         if self._source_tables_missing():
             with self.transaction():
+                if self.pg:  # the write lock SQLite's BEGIN IMMEDIATE takes
+                    self._pg_migration_lock()
                 self._create_source_tables()
 
     def _existing_columns(self) -> dict[str, set[str]]:
@@ -487,6 +491,8 @@ class Store:
         if all(view in have and (self.pg or have[view] == sql) for view, sql in wanted.items()):
             return
         with self.transaction():
+            if self.pg:
+                self._pg_migration_lock()
             for view, sql in wanted.items():
                 if have.get(view) != sql:
                     self.conn.execute(f'DROP VIEW IF EXISTS "{view}"')
