@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
@@ -91,23 +90,19 @@ def test_rejects_beyond_excels_row_limit_continue_on_further_sheets(tmp_path, mo
     assert book["明细"]["B2"].value == "=1+1" and book["明细"]["B2"].data_type == "s"
 
 
-# SQLite only: the file's write lock held by another process (a server has row locks, no file lock).
-def test_a_locked_database_fails_each_file_with_a_summary(tmp_path):
-    db = tmp_path / "a.db"
+def test_a_locked_database_fails_each_file_with_a_summary(db, tmp_path, monkeypatch):
     first = deaths(tmp_path / "a.csv", [(IDS[0], "2026-11-01")])
     second = deaths(tmp_path / "b.csv", [(IDS[1], "2026-11-01")])
+    monkeypatch.chdir(tmp_path)  # where a server database's rejects go (<dbname>-rejects)
     runner = CliRunner()
-    assert runner.invoke(app, ["import", str(first), "--db", str(db)]).exit_code == 0
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another officer's import holds the write lock
-    try:
-        done = subprocess.run([sys.executable, "-m", "relief_cli", "import", str(first), str(second), "--db", str(db)],
+    assert runner.invoke(app, ["import", str(first), "--db", db]).exit_code == 0
+    # Another officer's import holds the write lock: SQLite's on the file (BEGIN IMMEDIATE), a server's import lock.
+    with Store(db, load_config(None)) as holder, holder.transaction():
+        holder.lock_imports()
+        done = subprocess.run([sys.executable, "-m", "relief_cli", "import", str(first), str(second), "--db", db],
                               capture_output=True, text=True, encoding="utf-8",
                               env={**os.environ, "RELIEF_BUSY_TIMEOUT_MS": "300", "PYTHONIOENCODING": "utf-8",
                                    "COLUMNS": "200"})
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert done.returncode == 1
     assert "内部错误" not in done.stderr
     assert "导入结果" in done.stdout and done.stdout.count("未导入：") == 2

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import openpyxl
 
+from relief_cli.config import load_config
 from relief_cli.importer import import_paths
 from relief_cli.pg import is_url
+from relief_cli.store import Store
 from conftest import DATA, crashing_parse, make_id, pg_admin, pg_name, write_xlsx
 
 LONG = os.environ.get("RELIEF_LONG_TESTS") == "1"
@@ -103,26 +105,29 @@ def test_killed_imports_leave_the_database_exactly_as_before(db, tmp_path):
         assert dump(db) == before
 
 
-# SQLite only: the busy timeout of the file's write lock (a server has row locks and no such wait).
-def test_second_writer_waits_then_gives_up_with_a_clear_message(tmp_path):
-    db = tmp_path / "relief.db"
+def test_second_writer_waits_then_gives_up_with_a_clear_message(db, tmp_path):
     small = write_xlsx(tmp_path / "d.xlsx", {"死亡": [["身份证号", "死亡日期"], [IDS[0], "2026-11-01"]]})
-    assert relief("import", small, "--db", db).wait() == 0
+    assert relief("import", small, "--db", db, cwd=tmp_path).wait() == 0
+    # Another officer's import holds the write lock: SQLite's on the file (BEGIN IMMEDIATE), a server's import lock.
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, sys, time\n"
-        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
-        "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(float(sys.argv[1])); c.execute('COMMIT')"
+        "import sys, time\n"
+        "from relief_cli.config import load_config\n"
+        "from relief_cli.store import Store\n"
+        f"s = Store({str(db)!r}, load_config(None))\n"
+        "with s.transaction():\n"
+        "    s.lock_imports(); print('locked', flush=True); time.sleep(float(sys.argv[1]))"
     ), "4"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     other = write_xlsx(tmp_path / "e.xlsx", {"死亡": [["身份证号", "死亡日期"], [IDS[1], "2026-11-02"]]})
-    gave_up = relief("import", other, "--db", db, env={"RELIEF_BUSY_TIMEOUT_MS": "500"})
+    gave_up = relief("import", other, "--db", db, env={"RELIEF_BUSY_TIMEOUT_MS": "500"}, cwd=tmp_path)
     _, err = gave_up.communicate(timeout=60)
     assert gave_up.returncode == 1
     assert "数据库正被另一个 relief 进程写入，等待 0 秒后仍未释放，请稍后再试" in err.decode()
-    waited = relief("import", other, "--db", db, env={"RELIEF_BUSY_TIMEOUT_MS": "20000"})
+    waited = relief("import", other, "--db", db, env={"RELIEF_BUSY_TIMEOUT_MS": "20000"}, cwd=tmp_path)
     assert waited.wait(timeout=60) == 0
     holder.wait()
-    assert sqlite3.connect(db).execute("SELECT count(*) FROM src_deaths").fetchone()[0] == 2
+    with Store(db, load_config(None)) as store:
+        assert store.count("deaths") == 2
 
 
 def mutations(data: bytes, rng: random.Random, count: int):
