@@ -270,17 +270,18 @@ def _as_of(value: str | None, option: str = "--as-of", allow_future: bool = Fals
 def _open_store(target: str | Path, rules: Path | None, *, create: bool = False, near: tuple[Path, ...] = (),
                 announce: bool = False) -> Any:
     """Only import and demo create a database; other commands on a missing one say what to do.
-    A postgresql:// address is a server's database (it must exist: an administrator creates it)."""
+    A postgresql:// address is a server's database (it must exist: an administrator creates it); there
+    too, only import and demo give it relief's tables."""
     from .config import load_config, rules_origin
     from .pg import is_url
     from .store import Store
 
     if is_url(target):
         origin = rules_origin(rules, (Path.cwd(), *near))
-        config = load_config(rules)
+        store = Store(str(target), load_config(rules), create=create)  # a refusal is the one line said
         if announce:
             _announce_rules(origin)
-        return Store(str(target), config)
+        return store
     db = Path(target)
     if not create and not db.is_file():
         raise DataProblem(f"数据库 {db} 不存在；先用 relief import 导入数据" if not db.is_dir()
@@ -1052,7 +1053,7 @@ def sample_cmd(
 
 @command("demo")
 def demo_cmd(
-    db: Annotated[Path, typer.Option("--db", metavar="数据库", help="演示数据库（每次重建，不会碰 relief.db）。")] = Path("relief-demo.db"),
+    db: Annotated[str, typer.Option("--db", metavar="数据库", help="演示数据库（每次重建，不会碰 relief.db）。")] = "relief-demo.db",
     data: Annotated[Optional[Path], typer.Option("--data", metavar="文件夹", help="样例数据文件夹（默认 ./sample_data，没有则现场生成）。")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -1073,6 +1074,11 @@ def demo_cmd(
     from .status import data_status
 
     with _errors(verbose):
+        from .pg import is_url
+
+        if is_url(db):  # Path() would make a folder of the address; the demo drops and rebuilds its database
+            raise UsageProblem("演示每次重建它的数据库，只用本机的数据库文件，不用服务器地址；请用 --db 指定一个文件名，如 relief-demo.db")
+        db = Path(db)
         if db.resolve() == Path("relief.db").resolve():
             raise UsageProblem("演示不能使用 relief.db，请换一个数据库文件名")
         if data is not None and not data.is_dir():

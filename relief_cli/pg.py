@@ -67,37 +67,62 @@ def connect(url: str) -> PgConnection:
         raise PgError(f"{where}: {_connect_reason(e)}") from None
     except psycopg.ProgrammingError:
         raise PgError(f"{where}: 数据库地址格式不对，应为 postgresql://用户名@主机:端口/数据库名") from None
-    if raw.info.server_version < MIN_SERVER_VERSION:
-        version = raw.info.server_version
+    too_old = version_problem(raw.info.server_version)
+    if too_old:
         raw.close()
-        raise PgError(f"{where}: 服务器版本为 PostgreSQL {version // 10000}.{version % 10000 // 100 if version < 100000 else version % 10000}，"
-                      "relief 需要 PostgreSQL 13 或更新版本")
+        raise PgError(f"{where}: {too_old}")
     loader = _numeric_loader()
     raw.adapters.register_loader("numeric", loader)
     return PgConnection(raw, where)
 
 
+def version_problem(version: int) -> str | None:
+    """Why a server of this version (libpq's server_version: 150004, or 90624 before PostgreSQL 10)
+    cannot hold relief's data; None when it can."""
+    if version >= MIN_SERVER_VERSION:
+        return None
+    if version >= 100000:
+        shown = f"{version // 10000}.{version % 10000}"
+    else:
+        shown = f"{version // 10000}.{version % 10000 // 100}"
+    return f"服务器版本为 PostgreSQL {shown}，relief 需要 PostgreSQL {MIN_SERVER_VERSION // 10000} 或更新版本"
+
+
+# What the server (in English, or in Chinese when its lc_messages is zh_CN) and libpq say when a login
+# fails, and what the office can do about it. There is no SQLSTATE before a connection exists: the
+# message text is all there is. The first match wins.
+_CONNECT_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("password authentication failed", "Password 认证失败", "no password supplied"),
+     "用户名或密码错误，无法登录数据库服务器"),
+    (("permission denied for database", "User does not have CONNECT privilege", "用户没有CONNECT权限"),
+     "这个用户没有连接该数据库的权限（CONNECT），请让管理员授权"),
+    (("is not permitted to log in", "进行登录"),
+     "这个用户不允许登录数据库服务器，请让管理员检查"),
+    (("no pg_hba.conf entry", "pg_hba.conf 记录"),
+     "服务器不允许这个用户从这台电脑登录（pg_hba.conf），请让管理员检查"),
+)
+
+
 def _connect_reason(e: Exception) -> str:
     text = str(e)
-    if "password authentication failed" in text or "no password supplied" in text:
-        return "用户名或密码错误，无法登录数据库服务器"
-    if "does not exist" in text and "database" in text:
+    for needles, reason in _CONNECT_REASONS:
+        if any(n in text for n in needles):
+            return reason
+    if ("does not exist" in text or "不存在" in text) and ("database" in text or "数据库" in text):
         return "服务器上没有这个数据库，请让管理员先创建（createdb）"
-    if "does not exist" in text and "role" in text:
+    if ("does not exist" in text or "不存在" in text) and ("role" in text or "角色" in text):
         return "服务器上没有这个用户，请让管理员用 relief admin grant 创建"
-    if "permission denied" in text or "not permitted to log in" in text or "pg_hba.conf" in text:
-        return "服务器拒绝了这个用户的登录，请让管理员检查权限"
-    if "timeout" in text or "Connection refused" in text or "could not connect" in text \
-            or "could not translate host name" in text or "No such file or directory" in text or "connection" in text:
-        return "无法连接数据库服务器，请检查地址、端口和网络"
-    return "无法连接数据库服务器"
+    return "无法连接数据库服务器，请检查地址、端口和网络"
 
 
-def error_reason(e: Exception) -> str:
-    """A server error during work, in Chinese, without the statement or its values."""
+def error_reason(e: Exception, opening: bool = False) -> str:
+    """A server error during work, in Chinese, without the statement or its values. opening: while
+    relief reads (or, on a new database, creates) its tables before the command's own work."""
     import psycopg
 
     if isinstance(e, psycopg.errors.InsufficientPrivilege):
+        if opening:
+            return "这个用户没有使用 relief 数据表的权限（新数据库第一次使用时还要能建表），请让管理员授权"
         return "当前数据库用户没有这项操作的权限，请让管理员授权"
     if isinstance(e, psycopg.errors.LockNotAvailable | psycopg.errors.DeadlockDetected):
         return "数据库正被其他 relief 进程使用，请稍后再试"

@@ -267,7 +267,9 @@ class Store:
     """relief's database: a SQLite file (the default), or a PostgreSQL server when `path` is a
     postgresql:// address (pg.py). The SQL is the same for both (dialect.py)."""
 
-    def __init__(self, path: Path | str, config: Config):
+    def __init__(self, path: Path | str, config: Config, create: bool = True):
+        """create=False (a command that only reads, or works on what was imported): a server database
+        without relief's tables is refused, not given them (the CLI checks a SQLite file itself)."""
         from . import pg
 
         self.config = config
@@ -282,6 +284,9 @@ class Store:
                 self.conn = pg.connect(self.url)
             except pg.PgError as e:
                 raise StoreError(str(e)) from None
+            if not create and not self.conn.execute_native("SELECT to_regclass('relief_schema') IS NOT NULL").fetchone()[0]:
+                self.conn.close()
+                raise StoreError(f"{self.where}: 这个数据库里还没有 relief 的数据；先用 relief import 导入数据")
             self._open()
             return
         self.path = Path(path)
@@ -307,7 +312,10 @@ class Store:
         if str(path) != ":memory:":
             _tighten(self.path)  # the -wal and -shm exist now
 
+    _opening = False  # while _open runs: a server's refusal is about relief's tables (pg.error_reason)
+
     def _open(self) -> None:
+        self._opening = True
         try:
             self._migrate()
             self._ensure_source_tables()
@@ -319,8 +327,11 @@ class Store:
         except Exception as e:
             if self.pg and _is_pg_error(e):
                 self.conn.close()
-                raise StoreError(f"{self.where}: {_pg_reason(e)}") from None
+                if os.environ.get("RELIEF_DEBUG_SQL"):  # developers only: the server's own message
+                    raise
+                raise StoreError(f"{self.where}: {_pg_reason(e, opening=True)}") from None
             raise
+        self._opening = False
 
     def close(self) -> None:
         self.conn.close()
@@ -414,6 +425,8 @@ class Store:
         first commands on a new database do not both create the same table."""
         if self._source_tables_missing():
             with self.transaction():
+                if self.pg:  # the write lock SQLite's BEGIN IMMEDIATE takes
+                    self._pg_migration_lock()
                 self._create_source_tables()
 
     def _existing_columns(self) -> dict[str, set[str]]:
@@ -484,6 +497,8 @@ class Store:
         if all(view in have and (self.pg or have[view] == sql) for view, sql in wanted.items()):
             return
         with self.transaction():
+            if self.pg:
+                self._pg_migration_lock()
             for view, sql in wanted.items():
                 if have.get(view) != sql:
                     self.conn.execute(f'DROP VIEW IF EXISTS "{view}"')
@@ -577,7 +592,7 @@ class Store:
             if _is_pg_error(e):
                 if os.environ.get("RELIEF_DEBUG_SQL"):  # developers only: the server's own message
                     raise
-                raise StoreError(f"{self.where}: {_pg_reason(e)}") from None
+                raise StoreError(f"{self.where}: {_pg_reason(e, self._opening)}") from None
             raise
         try:
             raw.execute("COMMIT")
@@ -969,10 +984,10 @@ def _is_pg_error(e: BaseException) -> bool:
     return isinstance(e, psycopg.Error)
 
 
-def _pg_reason(e: BaseException) -> str:
+def _pg_reason(e: BaseException, opening: bool = False) -> str:
     from .pg import error_reason
 
-    return error_reason(e) if isinstance(e, Exception) else "数据库错误"
+    return error_reason(e, opening) if isinstance(e, Exception) else "数据库错误"
 
 
 def _now() -> str:

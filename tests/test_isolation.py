@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
@@ -14,8 +13,10 @@ from typer.testing import CliRunner
 
 from relief_cli import xlsx
 from relief_cli.cli import app
+from relief_cli.config import load_config
 from relief_cli.importer import import_paths
-from conftest import make_id, write_xlsx
+from relief_cli.store import Store
+from conftest import make_id, pg_name, write_xlsx
 
 IDS = [make_id("340705", "19800101", i) for i in range(1, 40)]
 
@@ -48,7 +49,7 @@ def test_rejects_are_kept_in_the_database_with_the_data(store, tmp_path):
     assert [r[-3] for r in book.iter_rows(min_row=2, values_only=True)] == [s[4] for s in stored]
 
 
-def test_a_rejects_workbook_that_cannot_be_written_costs_only_the_workbook(store, tmp_path):
+def test_a_rejects_workbook_that_cannot_be_written_costs_only_the_workbook(db, store, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x", encoding="utf-8")
     first = deaths(tmp_path / "a.csv", [(IDS[0], "2026-11-01"), ("12345", "2026-11-01")])
@@ -60,7 +61,7 @@ def test_a_rejects_workbook_that_cannot_be_written_costs_only_the_workbook(store
     assert store.count("deaths") == 2  # both files' data
     runner = CliRunner()
     target = tmp_path / "补写.xlsx"
-    again = runner.invoke(app, ["rejects", str(report.sheets[0].import_id), "--db", str(store.path), "--xlsx", str(target)])
+    again = runner.invoke(app, ["rejects", str(report.sheets[0].import_id), "--db", db, "--xlsx", str(target)])
     assert again.exit_code == 0, again.output
     assert [r[-3] for r in openpyxl.load_workbook(target).active.iter_rows(min_row=2, values_only=True)] == [
         "「身份证号」列（A列）：身份证号长度应为18位或15位，实际为5位"]
@@ -89,34 +90,31 @@ def test_rejects_beyond_excels_row_limit_continue_on_further_sheets(tmp_path, mo
     assert book["明细"]["B2"].value == "=1+1" and book["明细"]["B2"].data_type == "s"
 
 
-def test_a_locked_database_fails_each_file_with_a_summary(tmp_path):
-    db = tmp_path / "a.db"
+def test_a_locked_database_fails_each_file_with_a_summary(db, tmp_path, monkeypatch):
     first = deaths(tmp_path / "a.csv", [(IDS[0], "2026-11-01")])
     second = deaths(tmp_path / "b.csv", [(IDS[1], "2026-11-01")])
+    monkeypatch.chdir(tmp_path)  # where a server database's rejects go (<dbname>-rejects)
     runner = CliRunner()
-    assert runner.invoke(app, ["import", str(first), "--db", str(db)]).exit_code == 0
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another officer's import holds the write lock
-    try:
-        done = subprocess.run([sys.executable, "-m", "relief_cli", "import", str(first), str(second), "--db", str(db)],
+    assert runner.invoke(app, ["import", str(first), "--db", db]).exit_code == 0
+    # Another officer's import holds the write lock: SQLite's on the file (BEGIN IMMEDIATE), a server's import lock.
+    with Store(db, load_config(None)) as holder, holder.transaction():
+        holder.lock_imports()
+        done = subprocess.run([sys.executable, "-m", "relief_cli", "import", str(first), str(second), "--db", db],
                               capture_output=True, text=True, encoding="utf-8",
                               env={**os.environ, "RELIEF_BUSY_TIMEOUT_MS": "300", "PYTHONIOENCODING": "utf-8",
                                    "COLUMNS": "200"})
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert done.returncode == 1
     assert "内部错误" not in done.stderr
     assert "导入结果" in done.stdout and done.stdout.count("未导入：") == 2
     assert done.stderr.count("数据库正被另一个 relief 进程写入") == 2
 
 
-def test_a_kill_while_the_rejects_workbook_is_written_loses_nothing(tmp_path):
+def test_a_kill_while_the_rejects_workbook_is_written_loses_nothing(db, dbs, tmp_path, monkeypatch):
     """The rows are in the database by then; the workbook is written beside and renamed, so a kill
     leaves no truncated workbook; the half-written copy goes at the next write, and relief rejects
     writes the whole workbook again."""
     data = deaths(tmp_path / "d.csv", [(f"1234{i}", "2026-11-01") for i in range(200)])
-    db = tmp_path / "r.db"
+    monkeypatch.chdir(tmp_path)  # where a server database's rejects go (<dbname>-rejects)
     script = (
         "import os\n"
         "import openpyxl.cell\n"
@@ -129,15 +127,16 @@ def test_a_kill_while_the_rejects_workbook_is_written_loses_nothing(tmp_path):
         "openpyxl.cell.WriteOnlyCell = dying\n"
         "from relief_cli.cli import app\n"
         "app()\n")
-    done = subprocess.run([sys.executable, "-c", script, "import", str(data), "--db", str(db)], capture_output=True)
+    done = subprocess.run([sys.executable, "-c", script, "import", str(data), "--db", db], capture_output=True)
     assert done.returncode == 9
-    rejects_dir = tmp_path / "r-rejects"
+    rejects_dir = tmp_path / f"{pg_name(db) if dbs.pg else 'relief'}-rejects"
     assert [p.name for p in rejects_dir.iterdir() if not p.name.startswith(".")] == []  # no truncated workbook
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (rejects_dir / f".d-拒收-1-20261129-000000.xlsx.relief-{int(dead.stdout)}.tmp").write_bytes(b"PK half")  # as a kill leaves it
-    assert sqlite3.connect(db).execute("SELECT count(*) FROM rejects").fetchone()[0] == 200
+    with Store(db, load_config(None)) as store:
+        assert store.conn.execute("SELECT count(*) FROM rejects").fetchone()[0] == 200
     runner = CliRunner()
-    again = runner.invoke(app, ["rejects", "1", "--db", str(db)])
+    again = runner.invoke(app, ["rejects", "1", "--db", db])
     assert again.exit_code == 0, again.output
     assert list(rejects_dir.glob(".*.tmp")) == []
     book = [p for p in rejects_dir.iterdir()]

@@ -19,13 +19,11 @@ PHONE_RE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("city")
-    db = folder / "relief.db"
-    assert runner.invoke(app, ["import", str(ROOT / "sample_data"), "--db", str(db)]).exit_code == 0
-    assert runner.invoke(app, ["scan", "--db", str(db), "--as-of", "2026-11-20"]).exit_code == 0
-    return folder, db
+@pytest.fixture()
+def city(sample_city, dbs, tmp_path, monkeypatch):
+    """The sample city (imported and scanned as of 2026-11-20), a copy per command: one imports."""
+    monkeypatch.chdir(tmp_path)  # where a server database's rejects go (<dbname>-rejects)
+    return tmp_path, dbs.copy(sample_city)
 
 
 def assert_clean(text: str, where: str) -> None:

@@ -67,7 +67,7 @@ def test_a_workbook_the_fork_cannot_open_is_read_by_python_calamine(config, monk
         assert messages(path, config) == expected[path.name], path.name
 
 
-def test_without_the_fork_the_import_is_the_same(tmp_path):
+def test_without_the_fork_the_import_is_the_same(dbs, tmp_path):
     """Processes (the importer and its workers) in which python-calamine-plus cannot be imported."""
     hidden = tmp_path / "hidden"
     (hidden / "python_calamine_plus").mkdir(parents=True)
@@ -76,7 +76,7 @@ def test_without_the_fork_the_import_is_the_same(tmp_path):
     for name, path in (("plain", [str(hidden)]), ("fork", [])):
         pythonpath = os.pathsep.join(path + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
         done = subprocess.run([sys.executable, "-m", "relief_cli", "import", str(ROOT / "sample_data"), "--db",
-                               str(tmp_path / f"{name}.db"), "--format", "json"],
+                               dbs.new(f"{name}.db"), "--format", "json"], cwd=tmp_path,
                               capture_output=True, text=True, encoding="utf-8",
                               env={**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONPATH": pythonpath})
         assert done.returncode == 0, done.stderr

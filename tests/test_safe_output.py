@@ -18,10 +18,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from relief_cli.cli import app
+from relief_cli.config import load_config
 from relief_cli.importer import SPILL_PREFIX, remove_stale_spills
 from relief_cli.render import alerts_table, visible
 from relief_cli.store import Store
 from relief_cli.xlsx import SheetSpec, write_workbook
+from conftest import pg_admin, pg_name, pg_url
 
 runner = CliRunner()
 ESCAPES = "\x1b[2K\x1b[1A\u202e\x07"
@@ -59,33 +61,53 @@ def test_an_export_through_a_link_is_refused(sample_city, tmp_path):
     assert target.read_bytes() == b"keep"
 
 
-def test_who_is_the_operating_system_account_not_an_environment_variable(sample_city, tmp_path):
-    db = tmp_path / "r.db"
-    db.write_bytes(Path(sample_city).read_bytes())
-    runner.invoke(app, ["alerts", "--db", str(db), "--format", "json"], env={"LOGNAME": "mallory", "USER": "mallory"})
-    with Store(db, __import__("relief_cli.config", fromlist=["load_config"]).load_config(None)) as store:
-        who = store.conn.execute("SELECT os_user FROM audit ORDER BY id DESC").fetchone()[0]
+def audit_rows(db: str) -> list[tuple]:
+    with Store(db, load_config(None)) as store:
+        return store.conn.execute("SELECT id, os_user, command FROM audit ORDER BY id").fetchall()
+
+
+def test_who_is_the_operating_system_account_not_an_environment_variable(sample_city, dbs):
+    db = dbs.copy(sample_city)
+    result = runner.invoke(app, ["alerts", "--db", db, "--format", "json"], env={"LOGNAME": "mallory", "USER": "mallory"})
+    assert result.exit_code == 0, result.output
+    who = audit_rows(db)[-1][1]
     assert who != "mallory" and who
 
 
-def test_no_full_ids_without_an_audit_row(sample_city, tmp_path):
-    db = tmp_path / "r.db"
-    db.write_bytes(Path(sample_city).read_bytes())
-    before = sqlite3.connect(db).execute("SELECT count(*) FROM audit").fetchone()[0]
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the audit row cannot be written
-    try:
-        done = subprocess.run([sys.executable, "-m", "relief_cli", "alerts", "--db", str(db), "--show-pii",
-                               "--format", "json"], capture_output=True, text=True, encoding="utf-8",
-                              env={**os.environ, "RELIEF_BUSY_TIMEOUT_MS": "300", "PYTHONIOENCODING": "utf-8"})
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+def test_no_full_ids_without_an_audit_row(sample_city, dbs):
+    db = dbs.copy(sample_city)
+    before = audit_rows(db)
+    env = {**os.environ, "RELIEF_BUSY_TIMEOUT_MS": "300", "PYTHONIOENCODING": "utf-8"}
+    show = [sys.executable, "-m", "relief_cli", "alerts", "--show-pii", "--format", "json", "--db"]
+    if dbs.pg:  # a role that may read everything but not write the audit: the audit row cannot be written
+        role = f"reader{os.getpid()}"
+        pg_admin(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        try:
+            for sql in (f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+                        f"GRANT CREATE ON SCHEMA public TO {role}"):  # (relief's CREATE ... IF NOT EXISTS asks for it)
+                pg_admin(sql, database=pg_name(db))
+            done = subprocess.run([*show, pg_url(pg_name(db), role, "pw")], capture_output=True, text=True,
+                                  encoding="utf-8", env=env)
+        finally:
+            pg_admin(f"DROP OWNED BY {role}", database=pg_name(db))
+            pg_admin(f"DROP ROLE {role}")
+        refused = "当前数据库用户没有这项操作的权限"
+    else:
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the audit row cannot be written
+        try:
+            done = subprocess.run([*show, db], capture_output=True, text=True, encoding="utf-8", env=env)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        refused = "数据库正被另一个 relief 进程写入"
     assert done.returncode == 1 and done.stdout == ""
-    assert "数据库正被另一个 relief 进程写入" in done.stderr
-    assert sqlite3.connect(db).execute("SELECT count(*) FROM audit").fetchone()[0] == before
+    assert refused in done.stderr, done.stderr
+    assert audit_rows(db) == before
 
 
+# SQLite only: the modes of the database file and its -wal/-shm.
+@pytest.mark.parametrize("store_kind", ["sqlite"])
 @pytest.mark.skipif(not hasattr(os, "fchmod"), reason="no owner-only mode bits on this system")
 def test_an_existing_database_is_tightened_to_owner_only(sample_city, tmp_path):
     db = tmp_path / "r.db"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,9 @@ from typer.testing import CliRunner
 
 from relief_cli.cli import app
 from relief_cli.config import default_rules_path
+from relief_cli.pg import safe_url
 from relief_cli.workdays import WorkCalendar
-from conftest import ROOT
+from conftest import ROOT, pg_admin, pg_name, pg_url
 
 runner = CliRunner()
 
@@ -29,20 +29,41 @@ READING = [
 ]
 
 
+def server_objects(target: str) -> list[tuple]:
+    """What a server database holds besides the system's: relations and functions."""
+    return pg_admin("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' UNION ALL SELECT p.proname FROM pg_proc p "
+                    "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'", database=pg_name(target))
+
+
 @pytest.mark.parametrize("args", READING, ids=lambda a: a[0])
-def test_a_reading_command_never_creates_a_database(tmp_path, args):
-    db = tmp_path / "relief.db"
-    result = run(*args, "--db", db)
+def test_a_reading_command_never_creates_a_database(dbs, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    if not dbs.pg:
+        db = tmp_path / "relief.db"
+        result = run(*args, "--db", db)
+        assert result.exit_code == 1
+        assert result.stderr == f"错误：数据库 {db} 不存在；先用 relief import 导入数据\n"
+        assert list(tmp_path.iterdir()) == []
+        return
+    # On a server the administrator creates the database: relief does not, nor gives an empty one its tables.
+    missing = pg_url(f"missing{os.getpid()}")
+    result = run(*args, "--db", missing)
     assert result.exit_code == 1
-    assert result.stderr == f"错误：数据库 {db} 不存在；先用 relief import 导入数据\n"
+    assert result.stderr == f"错误：{safe_url(missing)}: 服务器上没有这个数据库，请让管理员先创建（createdb）\n"
+    assert not pg_admin("SELECT 1 FROM pg_database WHERE datname = %s", (pg_name(missing),))
+    empty = dbs.new()
+    result = run(*args, "--db", empty)
+    assert result.exit_code == 1
+    assert result.stderr == f"错误：{safe_url(empty)}: 这个数据库里还没有 relief 的数据；先用 relief import 导入数据\n"
+    assert server_objects(empty) == []
     assert list(tmp_path.iterdir()) == []
 
 
-def test_commands_name_the_rules_file_they_apply(tmp_path, monkeypatch, sample_city):
+def test_commands_name_the_rules_file_they_apply(tmp_path, monkeypatch, sample_city, dbs):
     work = tmp_path / "work"
     work.mkdir()
-    db = work / "relief.db"
-    shutil.copy(sample_city, db)
+    db = dbs.copy(sample_city, "work/relief.db")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -50,11 +71,14 @@ def test_commands_name_the_rules_file_they_apply(tmp_path, monkeypatch, sample_c
     assert result.exit_code == 0 and result.stderr.splitlines()[0] == "规则：内置规则"
     (work / "rules.yaml").write_text(default_rules_path().read_text(encoding="utf-8"), encoding="utf-8")
     result = run("scan", "--db", db, "--as-of", "2026-11-20", "--dry-run")
-    assert result.stderr.splitlines()[:2] == [
-        "规则：内置规则",
-        f"注意：{(work / 'rules.yaml').resolve()} 存在但没有使用（当前文件夹没有 rules.yaml）；"
-        f"要用它，请加 --rules {(work / 'rules.yaml').resolve()}",
-    ]
+    if dbs.pg:  # a server database is in no folder: only the current folder's rules.yaml can be meant
+        assert result.stderr.splitlines()[0] == "规则：内置规则" and "注意" not in result.stderr
+    else:  # the rules.yaml beside the database file
+        assert result.stderr.splitlines()[:2] == [
+            "规则：内置规则",
+            f"注意：{(work / 'rules.yaml').resolve()} 存在但没有使用（当前文件夹没有 rules.yaml）；"
+            f"要用它，请加 --rules {(work / 'rules.yaml').resolve()}",
+        ]
     monkeypatch.chdir(work)
     result = run("scan", "--db", db, "--as-of", "2026-11-20", "--dry-run")
     assert result.stderr.splitlines()[0] == "规则：rules.yaml"
@@ -205,9 +229,19 @@ def test_sample_out_must_be_a_folder(tmp_path):
     assert existing.read_text(encoding="utf-8") == "x"
 
 
+# The demo drops and rebuilds a database file of its own: SQLite only (a server address is refused, below).
 def test_demo_with_a_missing_data_folder(tmp_path):
     result = run("demo", "--db", tmp_path / "d.db", "--data", tmp_path / "nope")
     assert result.exit_code == 1 and "样例数据文件夹" in result.stderr and "不存在" in result.stderr
+
+
+def test_demo_never_uses_a_server(tmp_path, monkeypatch):
+    """Path() would have made folders of the address (postgresql:/…) and rebuilt a database there."""
+    monkeypatch.chdir(tmp_path)
+    result = run("demo", "--db", "postgresql://relief@127.0.0.1:1/relief")
+    assert result.exit_code == 2 and result.stderr == (
+        "错误：演示每次重建它的数据库，只用本机的数据库文件，不用服务器地址；请用 --db 指定一个文件名，如 relief-demo.db\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_readme_exit_codes_match_the_program():

@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from relief_cli import importer
+from relief_cli.config import load_config
 from relief_cli.importer import import_paths
+from relief_cli.pg import is_url
 from relief_cli.privacy import private_open
-from conftest import ROOT, make_id
+from relief_cli.store import Store
+from conftest import ROOT, make_id, pg_admin, pg_name
 
 SIMULATED = os.environ.get("RELIEF_SIMULATE_WINDOWS") == "1"
 
@@ -70,22 +73,22 @@ def relief(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
                           encoding="utf-8", cwd=cwd, env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})})
 
 
-def test_paths_with_chinese_characters_and_spaces(tmp_path):
+def test_paths_with_chinese_characters_and_spaces(dbs, tmp_path):
     inbox = tmp_path / "十一月 导出" / "医保 局"
     inbox.mkdir(parents=True)
     for name in ("医保_结算明细_2025-2026.xlsx", "公安_户籍人口.xlsx", "网格中心_网格与网格员.xlsx", "民政_救助对象名册.xls"):
         (inbox / name.replace("_", " ")).write_bytes((ROOT / "sample_data" / name).read_bytes())
-    db = tmp_path / "救助 数据" / "民政 局.db"
-    db.parent.mkdir()
-    done = relief("import", inbox.parent, "--db", db, "--format", "json")
+    (tmp_path / "救助 数据").mkdir()
+    db = dbs.new("救助 数据/民政 局.db")  # (a server database: only the inputs' and exports' paths)
+    done = relief("import", inbox.parent, "--db", db, "--format", "json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     sheets = json.loads(done.stdout)
     assert {Path(s["file"]).name for s in sheets} == {"医保 结算明细 2025-2026.xlsx", "公安 户籍人口.xlsx",
                                                      "网格中心 网格与网格员.xlsx", "民政 救助对象名册.xls"}
     assert all(s["imported"] > 0 for s in sheets if s["source"])
-    assert relief("scan", "--db", db, "--as-of", "2026-11-20").returncode == 0
+    assert relief("scan", "--db", db, "--as-of", "2026-11-20", cwd=tmp_path).returncode == 0
     target = tmp_path / "下发 文件" / "金口岭 预警.xlsx"
-    done = relief("alerts", "--db", db, "--community", "金口岭", "--xlsx", target)
+    done = relief("alerts", "--db", db, "--community", "金口岭", "--xlsx", target, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert target.stat().st_size > 0 and f"到 {target}" in done.stdout
 
@@ -101,11 +104,11 @@ def test_crlf_gbk_csv_from_a_windows_export(store, tmp_path):
     assert stored == [("失业登记", "2026-11-03"), ("就业登记", "2026-11-04")]
 
 
-def test_worker_spills_go_to_the_temp_folder_and_leave_nothing(tmp_path):
+def test_worker_spills_go_to_the_temp_folder_and_leave_nothing(dbs, tmp_path):
     temp = tmp_path / "临时 文件"
     temp.mkdir()
     env = {"TMPDIR": str(temp), "TEMP": str(temp), "TMP": str(temp)}
-    done = relief("import", ROOT / "sample_data", "--db", tmp_path / "a.db", "--format", "json", env=env)
+    done = relief("import", ROOT / "sample_data", "--db", dbs.new("a.db"), "--format", "json", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert list(temp.iterdir()) == []
 
@@ -154,19 +157,30 @@ def test_the_parent_watch_alone_ends_a_spawned_child(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills the importer with SIGKILL")
-def test_a_worker_ends_when_its_importer_is_killed(tmp_path):
-    """Under fork the kernel ends it (Linux); under spawn, as on Windows, its watcher thread does."""
+def test_a_worker_ends_when_its_importer_is_killed(db, tmp_path):
+    """Under fork the kernel ends it (Linux); under spawn, as on Windows, its watcher thread does.
+    Nothing of the file is in the database, and a server has ended the importer's session."""
     data = tmp_path / "d.csv"
-    data.write_text("身份证号,死亡日期\n", encoding="utf-8")
+    data.write_text("身份证号,死亡日期\n" + make_id(seq=9) + ",2026-11-01\n", encoding="utf-8")
     script = (f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})\n"
               "from conftest import slow_parse\n"
               "from relief_cli.config import load_config\n"
               "from relief_cli.importer import import_paths\n"
               "from relief_cli.store import Store\n"
               "if __name__ == '__main__':\n"
-              f"    import_paths(Store({str(tmp_path / 'a.db')!r}, load_config(None)), [__import__('pathlib').Path({str(data)!r})],"
+              f"    import_paths(Store({db!r}, load_config(None)), [__import__('pathlib').Path({str(data)!r})],"
               " parse=slow_parse)\n")
     _kill_parent_and_wait(tmp_path, script, Path(str(data) + ".started"))
+    if is_url(db):
+        deadline = time.monotonic() + 30
+        while pg_admin("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                       (pg_name(db),)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pg_admin("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                            (pg_name(db),))
+    with Store(db, load_config(None)) as store:
+        assert store.conn.execute("SELECT count(*) FROM imports").fetchone()[0] == 0
+        assert store.count("deaths") == 0
 
 
 def test_csv_output_ends_lines_once(sample_city):
