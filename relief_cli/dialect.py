@@ -126,6 +126,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         name = node.name.lower()
         if name in _RENAMED:
             node.set("this", _RENAMED[name])
+        elif name == "json":  # SQLite's json(text): the text as JSON
+            return _as_json(node.expressions[0])
         elif name == "printf":
             return _printf(node)
         elif name == "total":

@@ -75,6 +75,7 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         for rule in rules:
             _collect_hits(conn, rule, ctx)
         _drop_shared(conn, shared)
+        _sort_refs(conn)
         _hits_of_the_dead_go_to_the_household(conn, ctx)
         for rule in rules:
             hits, stored = conn.execute(
@@ -214,6 +215,20 @@ def _collect_hits(conn: sqlite3.Connection, rule: RuleBase, ctx: ScanContext) ->
     conn.execute(
         f"INSERT INTO _hits SELECT :rule_id, :subject, subject_key, period, evidence, refs FROM ({sql})",
         {**params, **meta},
+    )
+
+
+def _sort_refs(conn: Any) -> None:
+    """A hit's source records in one order, by source and row id, whatever order the rule's query
+    (and the store's planner) met them in: an alert reads the same on every store."""
+    conn.execute(
+        """
+        UPDATE _hits SET refs = (
+            SELECT json_group_array(json(o.value)) FROM (
+                SELECT value FROM json_each(_hits.refs)
+                ORDER BY json_extract(value, '$.source'), CAST(json_extract(value, '$.id') AS INTEGER)) o)
+        WHERE json_array_length(refs) > 1
+        """
     )
 
 

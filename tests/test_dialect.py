@@ -143,3 +143,37 @@ def test_json_each_gives_keys_of_objects_and_numbers_as_text_to_cast(both):
     sql = ("SELECT key, CAST(value AS INTEGER) FROM json_each(:j) ORDER BY key")
     params = {"j": '{"低保": 120000, "特困": 150000}'}
     assert lite(sql, params) == server(sql, params) == [("低保", 120000), ("特困", 150000)]
+
+
+@needs_server
+def test_the_sample_city_raises_the_same_alerts_on_both_stores(tmp_path):
+    """The same data, the same rules.yaml: every alert, every column, ids and source records
+    included (refs compared as data: the two stores write JSON with different spacing)."""
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    from relief_cli.config import load_config
+    from relief_cli.importer import import_paths
+    from relief_cli.scan import scan
+    from relief_cli.store import Store
+
+    root = Path(__file__).parent.parent
+    name = "same_alerts"
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg_admin(f'CREATE DATABASE "{name}"')
+    dumps = []
+    try:
+        for target in (str(tmp_path / "relief.db"), pg_url(name)):
+            with Store(target, load_config(root / "rules.yaml")) as store:
+                assert not import_paths(store, [root / "sample_data"], rejects_dir=tmp_path / "rejects").failures
+                scan(store, dt.date(2026, 11, 20))
+                cur = store.conn.execute("SELECT * FROM alerts ORDER BY id")
+                names = [d[0] for d in cur.description]
+                dumps.append([{**dict(zip(names, row)), "refs": json.loads(row[names.index("refs")])}
+                              for row in cur.fetchall()])
+    finally:
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    lite, server = dumps
+    assert len(lite) == 140
+    assert lite == server
