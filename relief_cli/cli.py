@@ -222,9 +222,25 @@ def _errors(verbose: bool) -> Iterator[None]:
     except Exception as e:
         if verbose or closed_pipe(e):  # a closed pipe ends quietly (ReliefGroup.main)
             raise
+        server = _server_problem(e)
+        if server is not None:  # refused by the server outside relief's transactions (rights, connection)
+            _stderr(f"错误：{server}")
+            raise typer.Exit(1) from None
         # The message of an unexpected error may quote a cell: show only its type.
         _stderr(f"内部错误（{type(e).__name__}）。请加 --verbose 重试以查看详情，并报告给维护人员。")
         raise typer.Exit(1) from None
+
+
+def _server_problem(e: Exception) -> str | None:
+    """A PostgreSQL server's refusal met outside relief's transactions, in Chinese and without the
+    statement or its values; None for anything else."""
+    from .store import _is_pg_error
+
+    if not _is_pg_error(e):
+        return None
+    from .pg import error_reason
+
+    return error_reason(e)
 
 
 def _choice(value: str, option: str, choices: dict[str, str]) -> str:

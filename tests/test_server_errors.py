@@ -142,6 +142,22 @@ def test_a_role_without_rights_on_relief_tables(server, tmp_path, monkeypatch):
 
 
 @needs_server
+def test_a_role_without_rights_on_one_table_met_while_working(server, tmp_path, monkeypatch):
+    """Rights on relief's tables but alerts: the command opens the database (and names its rules),
+    then its own query is refused outside any transaction of relief's: one error line, no traceback."""
+    name = server.database(relief_tables=True)
+    user = server.role("pw")
+    pg_admin(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO "{user}"', database=name)
+    pg_admin(f'REVOKE SELECT ON alerts FROM "{user}"', database=name)
+    before = objects(name)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["alerts", "--db", pg_url(name, user, "pw")])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == ["规则：内置规则", "错误：当前数据库用户没有这项操作的权限，请让管理员授权"]
+    assert objects(name) == before
+
+
+@needs_server
 def test_a_role_that_cannot_create_relief_tables_in_a_new_database(server, tmp_path_factory, tmp_path, monkeypatch):
     name = server.database()
     pg_admin("REVOKE CREATE ON SCHEMA public FROM PUBLIC", database=name)  # the default from PostgreSQL 15 on
