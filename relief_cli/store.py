@@ -520,6 +520,10 @@ class Store:
             return False
         for name in self.index_names(source):
             self.conn.execute(f'DROP INDEX IF EXISTS "{name}"')
+        if self.pg:
+            # An empty table emptied again: a server with wal_level=minimal then writes the rows of this
+            # transaction (and its new indexes) straight to their files, without logging them in the WAL.
+            self.conn.execute_native(f'TRUNCATE "{table}"')
         return True
 
     # -- transactions -------------------------------------------------------
