@@ -645,8 +645,10 @@ class Store:
         native(f'TRUNCATE "{stage}"')
         self.conn.copy_rows(stage, [*columns, "_n"], (  # _n: the order of the file, for the new ids
             (*r, n) for n, r in enumerate(records)))
-        # The planner knows nothing of a temp table's rows: without this it may hash-join the whole table.
-        native(f'ANALYZE "{stage}"')
+        # A chunk's keys are looked up in the table's key index: the planner, which knows nothing of a temp
+        # table's rows, would otherwise hash the whole table (a city's 1.4 M people) for each chunk.
+        native("SET LOCAL enable_hashjoin = off")
+        native("SET LOCAL enable_mergejoin = off")
         soft = set(self.config.sources[source].soft)
         sets = ", ".join(f'"{c}" = COALESCE(s."{c}", t."{c}")' if c in soft else f'"{c}" = s."{c}"'
                          for c in columns if c != "_key")
@@ -657,6 +659,8 @@ class Store:
         imported = native(f'INSERT INTO "{table}" ({cols}) SELECT {", ".join(f"s.{c}" for c in map(_quoted, columns))} '
                           f'FROM "{stage}" AS s WHERE NOT EXISTS (SELECT 1 FROM "{table}" AS t WHERE t._key = s._key) '
                           "ORDER BY s._n").rowcount
+        native("SET LOCAL enable_hashjoin = DEFAULT")
+        native("SET LOCAL enable_mergejoin = DEFAULT")
         existing = count - imported
         return MergeCounts(imported, updated, existing - updated)
 
