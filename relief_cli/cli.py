@@ -907,6 +907,42 @@ def undo_cmd(
             out.print(undo_summary(result))
 
 
+@command("migrate")
+def migrate_cmd(
+    source: Annotated[Path, typer.Option("--from", metavar="数据库文件", help="要迁移的 SQLite 数据库文件（如 relief.db）。",
+                                         show_default=False)],
+    target: Annotated[str, typer.Option("--to", metavar="服务器地址",
+                                        help="目标 PostgreSQL 数据库 postgresql://用户名@主机:端口/数据库名（须为新建的空数据库）。",
+                                        show_default=False)],
+    rules: RulesOpt = None,
+    fmt: FmtOpt = "table",
+    verbose: VerboseOpt = False,
+) -> None:
+    """把 SQLite 数据库整体迁移到 PostgreSQL 服务器：在一个事务中复制全部表（保留编号），逐表核对行数和校验和，不一致则全部撤回。"""
+    from .migrate import ChecksumMismatch, migrate
+    from .pg import is_url
+    from .render import migrate_table, out, print_json
+    from .store import Store
+
+    with _errors(verbose):
+        fmt = _choice(fmt, "--format", FORMATS)
+        if str(source).lower().startswith(("postgresql:", "postgres:")):  # (a Path keeps one slash of //)
+            raise UsageProblem("--from 应为 SQLite 数据库文件，而不是服务器地址")
+        if not is_url(target):
+            raise UsageProblem("--to 应为 PostgreSQL 服务器地址 postgresql://用户名@主机:端口/数据库名")
+        with _open_store(source, rules, announce=True) as from_store, Store(target, from_store.config) as to_store:
+            try:
+                result = migrate(from_store, to_store, audit={"from": str(source)})
+            except ChecksumMismatch as e:
+                result = e.result
+        if fmt == "json":
+            print_json(result.as_dict())
+        else:
+            out.print(migrate_table(result))
+        if not result.ok:
+            raise typer.Exit(1)
+
+
 @rules_app.command("check", cls=ReliefCommand)
 def rules_check(rules: RulesOpt = None, verbose: VerboseOpt = False) -> None:
     """检查规则文件，一次列出全部问题。"""

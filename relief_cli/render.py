@@ -405,3 +405,13 @@ def household_view(h: Any, sources: dict[str, Any]) -> list[Any]:
 
 def _money(value: float | None) -> str:
     return "—" if value is None else f"{value:,.2f}"
+
+
+def migrate_table(result: Any) -> Any:
+    """relief migrate: a line per table (rows on both sides, checksum, whether they agree)."""
+    rows = [[t.table, f"{t.rows:,}", f"{t.target_rows:,}", t.checksum[:16], "一致" if t.ok else "不一致"]
+            for t in result.tables]
+    verdict = (f"共 {len(result.tables)} 个表、{result.rows:,} 行，逐表校验一致" if result.ok
+               else f"{sum(not t.ok for t in result.tables)} 个表校验不一致，迁移已全部撤回，目标数据库没有写入")
+    return with_caption(table(f"迁移 {result.source} → {result.target}", ["表", "源行数", "目标行数", "SHA-256（前 16 位）", "校验"],
+                              rows, justify_right={"源行数", "目标行数"}), verdict)

@@ -4,7 +4,8 @@
 #   tools/pg_cluster.sh stop DIR
 # initdb and pg_ctl run as a non-root user (the packages' postgres user when run as root), with the data
 # in a new temporary folder, listening on 127.0.0.1 and a Unix socket in that folder only. Tuned for a
-# test run, not for keeping data: fsync off.
+# test run, not for keeping data: fsync off. RELIEF_PG_SETTINGS adds (or overrides) server settings:
+# "-c fsync=on -c shared_buffers=2GB" (benchmarks/province.py starts its server so).
 set -euo pipefail
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$BIN" ] || { echo "no PostgreSQL server package (apt-get install postgresql)" >&2; exit 1; }
@@ -24,7 +25,7 @@ local all all scram-sha-256
 host all all 127.0.0.1/32 scram-sha-256
 HBA
     as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -o \
-        "-k $DIR -c listen_addresses=127.0.0.1 -p $PORT -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        "-k $DIR -c listen_addresses=127.0.0.1 -p $PORT -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 ${RELIEF_PG_SETTINGS:-}" \
         start >/dev/null
     echo "export RELIEF_TEST_PG=postgresql://postgres@127.0.0.1:$PORT/postgres PG_CLUSTER_DIR=$DIR"
     ;;
