@@ -160,7 +160,6 @@ class PgConnection:
         if batch:
             cur.executemany(query, batch)
             total += max(cur.rowcount, 0)
-        cur.rowcount_total = total
         return _Many(cur, total)
 
     def execute_native(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
