@@ -10,6 +10,7 @@ its definition, so two rules share a table only when they would compute the same
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -84,14 +85,18 @@ def day_window_totals(ctx: ScanContext, source: str, date: str, value: str, rece
     """Per person, the sums over the recent days (ending on the scan date) and over the baseline days
     before them, NULL where that window holds no record; only people with a record in either.
     hukou_no as in person_months (needs members(ctx) built first: with_members)."""
-    params: dict[str, Any] = {"as_of": ctx.as_of, "recent": recent, "baseline": baseline}
+    # The windows' first days, as ISO text: stored dates are ISO text too, so they compare as text, with
+    # no per-record date arithmetic (which a server does through a compat function, row by row).
+    day = dt.date.fromisoformat(ctx.as_of)
+    params: dict[str, Any] = {"as_of": ctx.as_of, "recent_after": (day - dt.timedelta(days=recent)).isoformat(),
+                              "window_after": (day - dt.timedelta(days=recent + baseline)).isoformat()}
     filters = where_sql(where or {}, "r", params)
     d, v = f'r."{date}"', f'r."{value}"'
     select = (f"SELECT r.id_no, {_hukou(ctx, 'r.id_no')} AS hukou_no, "
-              f"SUM(CASE WHEN julianday({d}) > julianday(:as_of) - :recent THEN {v} END) AS recent_sum, "
-              f"SUM(CASE WHEN julianday({d}) <= julianday(:as_of) - :recent THEN {v} END) AS base_sum "
+              f"SUM(CASE WHEN {d} > :recent_after THEN {v} END) AS recent_sum, "
+              f"SUM(CASE WHEN {d} <= :recent_after THEN {v} END) AS base_sum "
               f"FROM {ctx.table(source)} r NOT INDEXED "
-              f"WHERE {d} <= :as_of AND julianday({d}) > julianday(:as_of) - :recent - :baseline {filters} "
+              f"WHERE {d} <= :as_of AND {d} > :window_after {filters} "
               f"GROUP BY r.id_no")
     # In ID order, as grouped: the kinds read it whole, so it needs no index.
     return _table("days", "id_no TEXT, hukou_no TEXT, recent_sum, base_sum", select, params)
