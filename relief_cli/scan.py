@@ -77,6 +77,7 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         _drop_shared(conn, shared)
         _sort_refs(conn)
         _hits_of_the_dead_go_to_the_household(conn, ctx)
+        _analyze(conn, "_hits")
         for rule in rules:
             hits, stored = conn.execute(
                 "SELECT (SELECT count(*) FROM _hits WHERE rule_id = :r), (SELECT count(*) FROM alerts WHERE rule_id = :r)",
@@ -85,6 +86,9 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
             new = _raise_alerts(store, rule, as_of)
             counts.append(RuleCount(rule.id, rule.name, hits, new, stored))
         route_unassigned(store)
+        # The listings read the alerts next: planned on the table as the scan left it, not before (a province's
+        # overdue list took minutes until autovacuum came by).
+        _analyze(conn, "alerts")
         unassigned = conn.execute("SELECT count(*) FROM alerts WHERE status = 'open' AND worker IS NULL").fetchone()[0]
         if dry_run:
             raise _RollBack(ScanResult(as_of, True, counts, unassigned, warnings))
