@@ -247,8 +247,9 @@ def run_benchmark(args: argparse.Namespace) -> None:
     root = HERE.parent
     cache = Path(args.cache)
     work = cache / "province-work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    if not args.from_step:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     folders = province(cache, args.cities, args.households, args.seed,
                        reuse=cache / f"city-{args.households}-{args.seed}")
     records = sum(json.loads((f / ".complete").read_text(encoding="utf-8"))["records"] for f in folders)
@@ -260,8 +261,9 @@ def run_benchmark(args: argparse.Namespace) -> None:
     import psycopg
 
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS relief_province")
-        conn.execute("CREATE DATABASE relief_province")
+        if not args.from_step:
+            conn.execute("DROP DATABASE IF EXISTS relief_province")
+            conn.execute("CREATE DATABASE relief_province")
         shown = {k: conn.execute(f"SHOW {k}").fetchone()[0] for k in SERVER_SETTINGS}
         version = conn.execute("SHOW server_version").fetchone()[0]
     from urllib.parse import urlsplit, urlunsplit
@@ -271,8 +273,12 @@ def run_benchmark(args: argparse.Namespace) -> None:
                "PostgreSQL": urlunsplit((parts.scheme, parts.netloc, "/relief_province", "", ""))}
     table: dict[str, dict[str, dict]] = {}
     try:
-        for name, argv, _ in steps(folders):
+        for number, (name, argv, _) in enumerate(steps(folders), start=1):
+            if number < (args.from_step or 1):
+                continue
             for store, db in targets.items():
+                if number == args.from_step and args.first_step_stores and store not in args.first_step_stores.split(","):
+                    continue
                 watch = ServerWatch(postmaster(cluster) if store == "PostgreSQL" else None)
                 result = measure([sys.executable, "-m", "relief_cli", *argv, "--db", db], work / "stdout.txt", watch)
                 table.setdefault(name, {})[store] = result
@@ -369,6 +375,8 @@ def main() -> None:
     parser.add_argument("--pg", help="已有服务器的管理员地址（默认：用 tools/pg_cluster.sh 按 SERVER_SETTINGS 另起一个）")
     parser.add_argument("--pg-cluster", help="--pg 服务器的数据目录的上级（pg_cluster.sh 的 PG_CLUSTER_DIR），用于测量服务器内存")
     parser.add_argument("--only-city", type=int, help="只生成第 K 个城市（可分几个进程并行生成）")
+    parser.add_argument("--from-step", type=int, help="从第 K 步接着测（沿用上次导入的两个数据库；需 --pg 和 --pg-cluster）")
+    parser.add_argument("--first-step-stores", help="--from-step 那一步只测这些存储（逗号分隔：SQLite,PostgreSQL）")
     args = parser.parse_args()
     if args.only_city is not None:
         k = args.only_city
