@@ -151,7 +151,12 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         args = [part for kv in node.expressions for part in (kv.this, kv.expression)]
         return exp.Anonymous(this="json_build_object", expressions=args)
     if isinstance(node, exp.GroupConcat):
-        node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("text")))
+        # string_agg takes text; with DISTINCT the cast goes inside it (CAST(DISTINCT x) is no SQL).
+        target = node.this if isinstance(node.this, exp.Distinct) else node
+        key = "expressions" if target is not node else "this"
+        values = target.expressions if key == "expressions" else [node.this]
+        casts = [exp.Cast(this=v.copy(), to=exp.DataType.build("text")) for v in values]
+        target.set(key, casts if key == "expressions" else casts[0])
         if node.args.get("separator") is None:
             node.set("separator", exp.Literal.string(","))
         return node

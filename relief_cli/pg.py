@@ -73,7 +73,7 @@ def connect(url: str) -> PgConnection:
         raise PgError(f"{where}: {too_old}")
     loader = _numeric_loader()
     raw.adapters.register_loader("numeric", loader)
-    return PgConnection(raw, where)
+    return PgConnection(raw)
 
 
 def version_problem(version: int) -> str | None:
@@ -137,9 +137,8 @@ class PgConnection:
 
     dialect = "postgresql"
 
-    def __init__(self, raw: Any, where: str):
+    def __init__(self, raw: Any):
         self.raw = raw
-        self.where = where
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         cur = self.raw.cursor()

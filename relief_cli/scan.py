@@ -277,8 +277,18 @@ def _hits_of_the_dead_go_to_the_household(conn: sqlite3.Connection, ctx: ScanCon
 
 
 def _run_read_only(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """A user's sql rule: its rows as dicts, the query kept from writing (on either store)."""
     if getattr(conn, "dialect", "sqlite") == "postgresql":
-        return _run_read_only_pg(conn, sql, params)
+        names, rows = _read_only_pg(conn, sql, params)
+    else:
+        names, rows = _read_only_sqlite(conn, sql, params)
+    missing = {"subject_key", "period", "evidence"} - set(names)
+    if missing:
+        raise ValueError(f"sql 规则的查询缺少列：{', '.join(sorted(missing))}")
+    return [dict(zip(names, row)) for row in rows]
+
+
+def _read_only_sqlite(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple]]:
     allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 
     def authorizer(action: int, *args: Any) -> int:
@@ -287,16 +297,12 @@ def _run_read_only(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str
     conn.set_authorizer(authorizer)
     try:
         cur = conn.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        missing = {"subject_key", "period", "evidence"} - set(names)
-        if missing:
-            raise ValueError(f"sql 规则的查询缺少列：{', '.join(sorted(missing))}")
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [d[0] for d in cur.description], cur.fetchall()
     finally:
         conn.set_authorizer(None)
 
 
-def _run_read_only_pg(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _read_only_pg(conn: Any, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple]]:
     """On a server: a statement that writes nothing (checked on its parse tree), run read-only (a
     function it calls cannot write either) in a savepoint that is rolled back whatever it did."""
     from .dialect import writes
@@ -307,14 +313,9 @@ def _run_read_only_pg(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[
     try:
         conn.execute_native("SET LOCAL transaction_read_only = on")  # undone with the savepoint
         cur = conn.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        return [d[0] for d in cur.description], cur.fetchall()
     finally:
         conn.execute_native("ROLLBACK TO SAVEPOINT relief_sql_rule")
-    missing = {"subject_key", "period", "evidence"} - set(names)
-    if missing:
-        raise ValueError(f"sql 规则的查询缺少列：{', '.join(sorted(missing))}")
-    return rows
 
 
 # Routing: a person's own population row, a household's head (or first member);

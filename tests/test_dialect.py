@@ -36,6 +36,7 @@ from conftest import PG_ADMIN, pg_admin, pg_url
     ("SELECT julianday(d) - julianday(:as_of) FROM t",
      "SELECT SQLITE_JULIANDAY(d) - SQLITE_JULIANDAY(%(as_of)s) FROM t"),
     ("SELECT * FROM (SELECT 1)", "SELECT * FROM (SELECT 1) AS _sub"),
+    ("SELECT group_concat(DISTINCT grade) FROM t", "SELECT STRING_AGG(DISTINCT CAST(grade AS TEXT), ',') FROM t"),
     ("SELECT CAST(julianday(d) AS INTEGER) FROM t",  # what is cast is translated too
      "SELECT CAST(TRUNC(CAST(SQLITE_JULIANDAY(d) AS DECIMAL)) AS BIGINT) FROM t"),
 ])
