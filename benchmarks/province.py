@@ -274,7 +274,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
     table: dict[str, dict[str, dict]] = {}
     try:
         for number, (name, argv, _) in enumerate(steps(folders), start=1):
-            if number < (args.from_step or 1):
+            if number < (args.from_step or 1) or number > (args.until_step or number):
                 continue
             for store, db in targets.items():
                 if number == args.from_step and args.first_step_stores and store not in args.first_step_stores.split(","):
@@ -376,6 +376,7 @@ def main() -> None:
     parser.add_argument("--pg-cluster", help="--pg 服务器的数据目录的上级（pg_cluster.sh 的 PG_CLUSTER_DIR），用于测量服务器内存")
     parser.add_argument("--only-city", type=int, help="只生成第 K 个城市（可分几个进程并行生成）")
     parser.add_argument("--from-step", type=int, help="从第 K 步接着测（沿用上次导入的两个数据库；需 --pg 和 --pg-cluster）")
+    parser.add_argument("--until-step", type=int, help="测到第 K 步为止（之后可用 --from-step 接着测）")
     parser.add_argument("--first-step-stores", help="--from-step 那一步只测这些存储（逗号分隔：SQLite,PostgreSQL）")
     args = parser.parse_args()
     if args.only_city is not None:
