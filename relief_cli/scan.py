@@ -78,6 +78,7 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         _sort_refs(conn)
         _hits_of_the_dead_go_to_the_household(conn, ctx)
         _analyze(conn, "_hits")
+        _route(store, "_hits")
         for rule in rules:
             hits, stored = conn.execute(
                 "SELECT (SELECT count(*) FROM _hits WHERE rule_id = :r), (SELECT count(*) FROM alerts WHERE rule_id = :r)",
@@ -195,11 +196,20 @@ def _build_people(store: Store, ctx: ScanContext) -> None:
         _analyze(conn, table)
 
 
-def _build_shared(conn: sqlite3.Connection, tables: Iterable[SharedTable]) -> None:
+def _build_shared(conn: Any, tables: Iterable[SharedTable]) -> None:
+    """SQLite keeps a keyed table in the order of its key (WITHOUT ROWID); a server fills the table
+    first and then builds the key's index in one sort, several times faster than inserting a
+    million rows into an index in the order they are grouped."""
+    server = getattr(conn, "dialect", "sqlite") == "postgresql"
     for t in tables:
         conn.execute(f'DROP TABLE IF EXISTS temp."{t.name}"')
-        conn.execute(f'CREATE TEMP TABLE "{t.name}" ({t.columns}){" WITHOUT ROWID" if t.without_rowid else ""}')
+        if t.key and not server:
+            conn.execute(f'CREATE TEMP TABLE "{t.name}" ({t.columns}, PRIMARY KEY ({t.key})) WITHOUT ROWID')
+        else:
+            conn.execute(f'CREATE TEMP TABLE "{t.name}" ({t.columns})')
         conn.execute(f'INSERT INTO "{t.name}" {t.select}', t.params)
+        if t.key and server:
+            conn.execute(f'CREATE UNIQUE INDEX "{t.name}_key" ON "{t.name}" ({t.key})')
         _analyze(conn, t.name)
 
 
@@ -322,27 +332,31 @@ def _read_only_pg(conn: Any, sql: str, params: dict[str, Any]) -> tuple[list[str
 # then the grid table gives district, town and the grid worker. The population and the
 # grid table are read as on the scan date ({population}, {grids}: their valid views).
 ROUTE_SQL = """
-WITH heads AS (
-    SELECT hukou_no, id_no, community, grid FROM (
-        SELECT hukou_no, id_no, community, grid,
-               ROW_NUMBER() OVER (PARTITION BY hukou_no ORDER BY (relation = '户主') DESC, _id) AS n
-        FROM {population} WHERE hukou_no IN (SELECT subject_key FROM _hits WHERE subject = 'household'))
-    WHERE n = 1
-)
-SELECT h.rule_id, h.subject, h.subject_key, h.period, h.evidence, h.refs,
-       CASE WHEN h.subject = 'person' THEN h.subject_key END AS id_no,
-       COALESCE(p.hukou_no, hd.hukou_no) AS hukou_no,
-       COALESCE(p.community, hd.community) AS community,
-       COALESCE(p.grid, hd.grid) AS grid
-FROM _hits h
-LEFT JOIN {population} p ON h.subject = 'person' AND p.id_no = h.subject_key
-LEFT JOIN heads hd ON h.subject = 'household' AND hd.hukou_no = h.subject_key
-WHERE h.rule_id = :rule_id
+CREATE TEMP TABLE _route AS
+SELECT 'person' AS subject, p.id_no AS subject_key, p.hukou_no, p.community, p.grid
+FROM {population} p WHERE p.id_no IN (SELECT k.subject_key FROM {keys} k WHERE k.subject = 'person')
+UNION ALL
+SELECT 'household', h.hukou_no, h.hukou_no, h.community, h.grid FROM (
+    SELECT hukou_no, community, grid,
+           ROW_NUMBER() OVER (PARTITION BY hukou_no ORDER BY (relation = '户主') DESC, _id) AS n
+    FROM {population} WHERE hukou_no IN (SELECT k.subject_key FROM {keys} k WHERE k.subject = 'household')) h
+WHERE h.n = 1
 """
+
+
+def _route(store: Store, keys: str) -> None:
+    """_route: where each subject of `keys` (a table or subquery with subject and subject_key) lives
+    on the population list, a person by their own record and a household by its head's (户主, else its
+    first member). Found once for all the subjects, not once per rule or per alert."""
+    store.conn.execute("DROP TABLE IF EXISTS temp._route")
+    store.conn.execute(ROUTE_SQL.format(population=read_table(store.config, "population"), keys=keys))
+    store.conn.execute("CREATE INDEX temp._route_key ON _route (subject_key, subject)")
+    _analyze(store.conn, "_route")
 
 
 def _raise_alerts(store: Store, rule: RuleBase, as_of: dt.date) -> int:
     """Insert this rule's new alerts; existing (rule, subject, period) and cooling-down subjects are left alone.
+    Needs _route of the hits (_route(store, "_hits")).
 
     The ids are given here, as SQLite numbers rows (one more than the largest), in the order of subject
     and period: the same alert gets the same id on both stores. A server's own numbering would differ
@@ -354,21 +368,25 @@ def _raise_alerts(store: Store, rule: RuleBase, as_of: dt.date) -> int:
                                       id_no, hukou_no, district, town, community, grid, worker, worker_phone,
                                       raised_on, due_on, evidence, refs)
         SELECT (SELECT COALESCE(MAX(id), 0) FROM alerts)
-                   + ROW_NUMBER() OVER (ORDER BY r.subject_key, r.period, r.evidence, r.refs) AS id,
-               r.rule_id, :name, :family, :severity, :suggests, r.subject, r.subject_key, r.period,
-               r.id_no, r.hukou_no, g.district, g.town, r.community, r.grid, g.worker, g.worker_phone,
+                   + ROW_NUMBER() OVER (ORDER BY h.subject_key, h.period, h.evidence, h.refs) AS id,
+               h.rule_id, :name, :family, :severity, :suggests, h.subject, h.subject_key, h.period,
+               CASE WHEN h.subject = 'person' THEN h.subject_key END, r.hukou_no, g.district, g.town,
+               r.community, r.grid, g.worker, g.worker_phone,
                :as_of, (SELECT MIN(day) FROM calendar WHERE idx = (SELECT idx FROM calendar WHERE day = :as_of) + :n),
-               r.evidence, r.refs
-        FROM ({ROUTE_SQL.format(population=read_table(store.config, "population"))}) r
+               h.evidence, h.refs
+        FROM _hits h
+        LEFT JOIN _route r ON r.subject_key = h.subject_key AND r.subject = h.subject
         LEFT JOIN {read_table(store.config, "grids")} g ON g.community = r.community AND g.grid = r.grid
-        WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = r.rule_id AND a.subject_key = r.subject_key
-                          AND (a.period = r.period OR a.raised_on > date(:as_of, :cooldown)))
+        WHERE h.rule_id = :rule_id
+          AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = h.rule_id AND a.subject_key = h.subject_key
+                          AND (a.period = h.period OR a.raised_on > :cooled))
         ORDER BY 1
         """,
         {
             "rule_id": rule.id, "name": rule.name, "family": rule.family, "severity": rule.severity,
             "suggests": "、".join(rule.suggests), "as_of": as_of.isoformat(),
-            "n": store.config.settings.visit_working_days, "cooldown": f"-{rule.cooldown_days} days",
+            "n": store.config.settings.visit_working_days,
+            "cooled": (as_of - dt.timedelta(days=rule.cooldown_days)).isoformat(),
         },
     ).rowcount
 
@@ -377,23 +395,20 @@ def route_unassigned(store: Store) -> None:
     """Open alerts without a worker are routed again: grid data may have arrived since.
 
     Inside a scan: the population and grid table as on the scan date."""
-    population, grids = read_table(store.config, "population"), read_table(store.config, "grids")
+    unassigned = "(SELECT subject, subject_key FROM alerts WHERE status = 'open' AND worker IS NULL)"
+    if store.conn.execute(f"SELECT count(*) FROM {unassigned} u").fetchone()[0] == 0:
+        return
+    _route(store, unassigned)
     store.conn.execute(
         f"""
         UPDATE alerts SET
             hukou_no = COALESCE(alerts.hukou_no, x.hukou_no), community = x.community, grid = x.grid,
             district = x.district, town = x.town, worker = x.worker, worker_phone = x.worker_phone
         FROM (
-            SELECT a.id, p.hukou_no, p.community, p.grid, g.district, g.town, g.worker, g.worker_phone
-            FROM alerts a
-            JOIN {population} p ON p._id = (
-                SELECT q._id FROM {population} q
-                WHERE (a.subject = 'person' AND q.id_no = a.subject_key)
-                   OR (a.subject = 'household' AND q.hukou_no = a.subject_key)
-                ORDER BY (q.relation = '户主') DESC, q._id LIMIT 1)
-            JOIN {grids} g ON g.community = p.community AND g.grid = p.grid
-            WHERE a.status = 'open' AND a.worker IS NULL
+            SELECT r.subject, r.subject_key, r.hukou_no, r.community, r.grid, g.district, g.town, g.worker, g.worker_phone
+            FROM _route r JOIN {read_table(store.config, "grids")} g ON g.community = r.community AND g.grid = r.grid
         ) x
-        WHERE alerts.id = x.id
+        WHERE alerts.status = 'open' AND alerts.worker IS NULL
+          AND alerts.subject = x.subject AND alerts.subject_key = x.subject_key
         """
     )

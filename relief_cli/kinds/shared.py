@@ -26,17 +26,18 @@ class SharedTable:
     columns: str  # the table's columns and key, as in CREATE TABLE
     select: str  # the rows
     params_json: str  # the parameters as JSON: the dataclass stays hashable and comparable
-    without_rowid: bool = False  # the rows are kept in the order of their key
+    key: str = ""  # the columns the rows are unique by and looked up by, if any
+
 
     @property
     def params(self) -> dict[str, Any]:
         return json.loads(self.params_json)
 
 
-def _table(stem: str, columns: str, select: str, params: dict[str, Any], without_rowid: bool = False) -> SharedTable:
+def _table(stem: str, columns: str, select: str, params: dict[str, Any], key: str = "") -> SharedTable:
     params_json = json.dumps(params, ensure_ascii=False, sort_keys=True)
-    digest = hashlib.sha1((columns + select + params_json).encode()).hexdigest()[:10]
-    return SharedTable(f"_{stem}_{digest}", columns, select, params_json, without_rowid)
+    digest = hashlib.sha1((columns + key + select + params_json).encode()).hexdigest()[:10]
+    return SharedTable(f"_{stem}_{digest}", columns, select, params_json, key)
 
 
 def with_members(ctx: ScanContext, table: SharedTable) -> tuple[SharedTable, ...]:
@@ -47,15 +48,17 @@ def with_members(ctx: ScanContext, table: SharedTable) -> tuple[SharedTable, ...
 def members(ctx: ScanContext) -> SharedTable:
     """Each person's household on the scan date, keyed by ID number: the per-person tables below
     look it up in ID order, which a table in that order answers far faster than the list itself."""
-    return _table("member", "id_no TEXT PRIMARY KEY, hukou_no TEXT",
-                  f"SELECT m.id_no, m.hukou_no FROM {ctx.table('population')} m", {}, without_rowid=True)
+    return _table("member", "id_no TEXT, hukou_no TEXT",
+                  f"SELECT m.id_no, m.hukou_no FROM {ctx.table('population')} m", {}, key="id_no")
 
 
-def _hukou(ctx: ScanContext, id_expr: str) -> str:
+def _with_hukou(ctx: ScanContext, grouped: str, columns: str) -> str:
+    """The grouped rows (with an id_no) and each person's household from the members table: one join
+    over the groups, not a lookup per group (a server runs a correlated lookup once per row).
+    The population list holds a person once: its key is the ID number."""
     if "population" not in ctx.settings.sources:
-        return "NULL"
-    # The population list holds a person once: its key is the ID number.
-    return f"(SELECT m.hukou_no FROM {members(ctx).name} m WHERE m.id_no = {id_expr})"
+        return f"SELECT {columns}, NULL AS hukou_no FROM ({grouped}) g"
+    return f"SELECT {columns}, m.hukou_no FROM ({grouped}) g LEFT JOIN {members(ctx).name} m ON m.id_no = g.id_no"
 
 
 def person_months(ctx: ScanContext, source: str, period: str,
@@ -70,14 +73,15 @@ def person_months(ctx: ScanContext, source: str, period: str,
     filters = where_sql(where or {}, "r", params)
     p = f'r."{period}"'
     values = [f for f, spec in ctx.settings.sources[source].fields.items() if spec.type in ("amount", "int")]
-    outputs = ["r.id_no", f"{month_index(p)} AS pos", f"{p} AS period", f"{_hukou(ctx, 'r.id_no')} AS hukou_no"]
-    columns = ["id_no TEXT", "pos INTEGER", "period TEXT", "hukou_no TEXT"]
+    outputs = ["r.id_no", f"{month_index(p)} AS pos", f"{p} AS period"]
+    columns = ["id_no TEXT", "pos INTEGER", "period TEXT"]
     for f in values:
         outputs += [f'MAX(r."{f}") AS "hi_{f}"', f'SUM(r."{f}") AS "total_{f}"', f'COUNT(r."{f}") AS "n_{f}"']
         columns += [f'"hi_{f}"', f'"total_{f}"', f'"n_{f}" INTEGER']
-    select = (f"SELECT {', '.join(outputs)} FROM {ctx.table(source)} r NOT INDEXED "
-              f"WHERE {p} <= :month {filters} GROUP BY r.id_no, {p}")
-    return _table("months", ", ".join([*columns, "PRIMARY KEY (id_no, pos)"]), select, params, without_rowid=True)
+    grouped = (f"SELECT {', '.join(outputs)} FROM {ctx.table(source)} r NOT INDEXED "
+               f"WHERE {p} <= :month {filters} GROUP BY r.id_no, {p}")
+    select = _with_hukou(ctx, grouped, ", ".join(f"g.{c.split()[0]}" for c in columns))
+    return _table("months", ", ".join([*columns, "hukou_no TEXT"]), select, params, key="id_no, pos")
 
 
 def day_window_totals(ctx: ScanContext, source: str, date: str, value: str, recent: int, baseline: int,
@@ -92,11 +96,12 @@ def day_window_totals(ctx: ScanContext, source: str, date: str, value: str, rece
                               "window_after": (day - dt.timedelta(days=recent + baseline)).isoformat()}
     filters = where_sql(where or {}, "r", params)
     d, v = f'r."{date}"', f'r."{value}"'
-    select = (f"SELECT r.id_no, {_hukou(ctx, 'r.id_no')} AS hukou_no, "
-              f"SUM(CASE WHEN {d} > :recent_after THEN {v} END) AS recent_sum, "
-              f"SUM(CASE WHEN {d} <= :recent_after THEN {v} END) AS base_sum "
-              f"FROM {ctx.table(source)} r NOT INDEXED "
-              f"WHERE {d} <= :as_of AND {d} > :window_after {filters} "
-              f"GROUP BY r.id_no")
-    # In ID order, as grouped: the kinds read it whole, so it needs no index.
-    return _table("days", "id_no TEXT, hukou_no TEXT, recent_sum, base_sum", select, params)
+    grouped = (f"SELECT r.id_no, "
+               f"SUM(CASE WHEN {d} > :recent_after THEN {v} END) AS recent_sum, "
+               f"SUM(CASE WHEN {d} <= :recent_after THEN {v} END) AS base_sum "
+               f"FROM {ctx.table(source)} r NOT INDEXED "
+               f"WHERE {d} <= :as_of AND {d} > :window_after {filters} "
+               f"GROUP BY r.id_no")
+    # The kinds read it whole, so it needs no index.
+    return _table("days", "id_no TEXT, recent_sum, base_sum, hukou_no TEXT",
+                  _with_hukou(ctx, grouped, "g.id_no, g.recent_sum, g.base_sum"), params)
