@@ -40,11 +40,14 @@ class OverdueResult:
     groups: list[Group]
 
 
+# The open alerts and how many working days late they are: the columns of the alerts_open index, so
+# that the summary by worker reads that index alone, not a province's alert rows.
 OVERDUE_SQL = """
 WITH o AS (
-    SELECT a.id, (SELECT idx FROM calendar WHERE day = :as_of) - c.idx - :n AS late
+    SELECT a.id, a.district, a.town, a.community, a.worker, a.raised_on,
+           (SELECT idx FROM calendar WHERE day = :as_of) - c.idx - :n AS late
     FROM alerts a JOIN calendar c ON c.day = a.raised_on
-    WHERE a.status = 'open' AND a.raised_on <= :as_of AND {where}
+    WHERE a.raised_on <= :as_of AND a.status = 'open' AND {where}
 )
 """
 
@@ -60,9 +63,9 @@ def overdue(store: Store, as_of: dt.date, days: int | None = None, flt: AlertFil
         Group(*row)
         for row in store.conn.execute(
             head + """
-            SELECT COALESCE(a.district, :unknown), COALESCE(a.town, :unknown), COALESCE(a.community, :unknown),
-                   COALESCE(a.worker, :unknown), COUNT(*), MAX(o.late), MIN(a.raised_on)
-            FROM o JOIN alerts a ON a.id = o.id WHERE o.late > 0
+            SELECT COALESCE(o.district, :unknown), COALESCE(o.town, :unknown), COALESCE(o.community, :unknown),
+                   COALESCE(o.worker, :unknown), COUNT(*), MAX(o.late), MIN(o.raised_on)
+            FROM o WHERE o.late > 0
             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
             {**params, "unknown": UNKNOWN},
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .dialect import COMPAT_FUNCTIONS, to_postgres
+# .dialect (sqlglot: 0.1 s to import) is imported where a server is used: a SQLite command never needs it.
 
 MIN_SERVER_VERSION = 130000  # PostgreSQL 13: CREATE FUNCTION ... RETURN needs 14 (see ensure_compat)
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -54,6 +54,14 @@ def _numeric_loader() -> type:
     return SqliteNumeric
 
 
+# Settings of relief's own sessions (any role may set them):
+# - no JIT: compiling a statement's expressions costs 0.1-1.5 s whatever the data, more than a listing may
+#   take, and relief's scan statements spent more on it than it saved them;
+# - a scan's temp tables (a province's per-person months: 11 M rows, 1 GB) in the session's own memory,
+#   not through the server's default 8 MB of temp buffers to disk and back. Taken only as used.
+SESSION_OPTIONS = "-c jit=off -c temp_buffers=2GB"
+
+
 def connect(url: str) -> PgConnection:
     try:
         import psycopg
@@ -62,7 +70,7 @@ def connect(url: str) -> PgConnection:
     where = safe_url(url)
     try:
         raw = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                              cursor_factory=psycopg.ClientCursor, application_name="relief")
+                              cursor_factory=psycopg.ClientCursor, application_name="relief", options=SESSION_OPTIONS)
     except psycopg.OperationalError as e:
         raise PgError(f"{where}: {_connect_reason(e)}") from None
     except psycopg.ProgrammingError:
@@ -138,16 +146,19 @@ class PgConnection:
     dialect = "postgresql"
 
     def __init__(self, raw: Any):
+        from .dialect import to_postgres
+
         self.raw = raw
+        self._to_postgres = to_postgres
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         cur = self.raw.cursor()
-        cur.execute(to_postgres(sql), _params(params) or None)
+        cur.execute(self._to_postgres(sql), _params(params) or None)
         return cur
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> Any:
         cur = self.raw.cursor()
-        query = to_postgres(sql)
+        query = self._to_postgres(sql)
         total = 0
         batch: list[Any] = []
         for row in rows:
@@ -207,6 +218,8 @@ def _params(params: Any) -> Any:
 def ensure_compat(conn: PgConnection) -> None:
     """The SQLite functions relief's SQL uses (dialect.COMPAT_FUNCTIONS). SQL-standard function
     bodies (RETURN ...) need PostgreSQL 14; 13 gets the same bodies as SELECT ... functions."""
+    from .dialect import COMPAT_FUNCTIONS
+
     script = COMPAT_FUNCTIONS
     if conn.server_version < 140000:
         script = re.sub(r"\n    RETURN (.*?);", lambda m: f" AS $$ SELECT {m.group(1)} $$;", script, flags=re.S)

@@ -18,9 +18,9 @@ from .store import Store
 
 By = Literal["rule", "community", "month"]
 GROUP_EXPR: dict[str, str] = {
-    "rule": "l.rule_name",
-    "community": "COALESCE(l.community, '（未分派）')",
-    "month": "substr(l.raised_on, 1, 7)",
+    "rule": "a.rule_name",
+    "community": "COALESCE(a.community, '（未分派）')",
+    "month": "substr(a.raised_on, 1, 7)",
 }
 GROUP_LABEL = {"rule": "规则", "community": "社区（村）", "month": "月份"}
 
@@ -63,19 +63,28 @@ class Report:
                 "rows": [r.as_dict() for r in self.rows]}
 
 
+# One pass over the period's alerts, narrowed to the columns the funnel reads; the groups and the total
+# are counted from it (l is read twice, so both stores keep it rather than reading the alerts again).
 FUNNEL_SQL = """
 WITH a AS (
-    SELECT a.*, json_extract(a.outcome, '$.outcome') AS result, json_extract(a.outcome, '$.visit_date') AS visited_on
+    SELECT a.rule_name, a.community, a.raised_on, a.subject_key,
+           json_extract(a.outcome, '$.outcome') AS result, json_extract(a.outcome, '$.visit_date') AS visited_on
     FROM alerts a WHERE a.raised_on BETWEEN :date_from AND :date_to
       AND COALESCE(json_extract(a.outcome, '$.outcome'), '') <> :withdrawn  -- taken back with their import
 ), l AS (
-    SELECT a.*, (COALESCE((SELECT idx FROM calendar WHERE day = CASE WHEN a.result IS NULL THEN :date_to ELSE a.visited_on END),
-                          (SELECT MAX(idx) FROM calendar)) - c.idx) > :n AS late
+    SELECT {group} AS grp, a.subject_key, a.result,
+           (COALESCE((SELECT idx FROM calendar WHERE day = CASE WHEN a.result IS NULL THEN :date_to ELSE a.visited_on END),
+                     (SELECT MAX(idx) FROM calendar)) - c.idx) > :n AS late
     FROM a JOIN calendar c ON c.day = a.raised_on
 )
-SELECT {group} AS grp, COUNT(*), COALESCE(SUM(l.result IS NOT NULL), 0), COALESCE(SUM(l.result = '纳入救助'), 0),
-       COUNT(DISTINCT CASE WHEN l.result = '纳入救助' THEN l.subject_key END), COALESCE(SUM(l.late), 0)
-FROM l {group_by} ORDER BY 1
+SELECT 0 AS total, grp, COUNT(*), COALESCE(SUM(result IS NOT NULL), 0), COALESCE(SUM(result = '纳入救助'), 0),
+       COUNT(DISTINCT CASE WHEN result = '纳入救助' THEN subject_key END), COALESCE(SUM(late), 0)
+FROM l GROUP BY grp
+UNION ALL
+SELECT 1, '合计', COUNT(*), COALESCE(SUM(result IS NOT NULL), 0), COALESCE(SUM(result = '纳入救助'), 0),
+       COUNT(DISTINCT CASE WHEN result = '纳入救助' THEN subject_key END), COALESCE(SUM(late), 0)
+FROM l
+ORDER BY 1, 2
 """
 
 
@@ -85,7 +94,6 @@ def funnel(store: Store, date_from: dt.date, date_to: dt.date, by: By = "rule") 
     ensure_calendar(store, date_to)
     params = {"date_from": date_from.isoformat(), "date_to": date_to.isoformat(),
               "n": store.config.settings.visit_working_days, "withdrawn": WITHDRAWN}
-    rows = [FunnelRow(*r) for r in store.conn.execute(
-        FUNNEL_SQL.format(group=GROUP_EXPR[by], group_by="GROUP BY 1"), params).fetchall()]
-    total = FunnelRow(*store.conn.execute(FUNNEL_SQL.format(group="'合计'", group_by=""), params).fetchone())
+    found = [FunnelRow(*r[1:]) for r in store.conn.execute(FUNNEL_SQL.format(group=GROUP_EXPR[by]), params).fetchall()]
+    rows, total = found[:-1], found[-1]
     return Report(date_from.isoformat(), date_to.isoformat(), by, total, rows)

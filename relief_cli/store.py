@@ -172,9 +172,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE audit ADD COLUMN db_role TEXT;
     """,
+    # The listing of overdue alerts by worker reads the first index alone, not a province's wide alert rows
+    # (evidence, refs); the calendar's first day and a report's period find their alerts by the second.
+    """
+    CREATE INDEX alerts_open ON alerts (status, raised_on, district, town, community, worker);
+    CREATE INDEX alerts_raised ON alerts (raised_on);
+    """,
 )
-# On a PostgreSQL server, after MIGRATIONS (numbered on from them; dialect.COMPAT_FUNCTIONS first):
-# the change log of undo as real triggers. SQLite creates temporary triggers per import (begin_change_log);
+# On a PostgreSQL server, the setup steps run after the first PG_SETUP_AFTER migrations and before the
+# later ones, in that one numbering (dialect.COMPAT_FUNCTIONS first): the change log of undo as real triggers. SQLite creates temporary triggers per import (begin_change_log);
 # a server keeps the changes while the import's transaction has set relief.import. Source tables get
 # their trigger when created (Store._pg_source_table).
 PG_SETUP: tuple[str, ...] = (
@@ -204,6 +210,7 @@ PG_SETUP: tuple[str, ...] = (
     CREATE TRIGGER relief_log AFTER INSERT ON outcomes FOR EACH ROW EXECUTE FUNCTION relief_log_change('row');
     """,
 )
+PG_SETUP_AFTER = 7  # the migrations there were when server mode came: servers numbered PG_SETUP on from them
 # pg_advisory_xact_lock keys: schema changes, and a scan (one at a time per database).
 MIGRATION_LOCK = 7_301_001
 SCAN_LOCK = 7_301_002
@@ -348,26 +355,22 @@ class Store:
         migration re-reads the version under the write lock, so the second finds it done."""
         if self.pg:
             self._pg_compat()
-        if self._version() >= len(MIGRATIONS) + (len(PG_SETUP) if self.pg else 0):
+        steps = schema_steps(self.pg)
+        if self._version() >= len(steps):
             return
-        for number, script in enumerate(MIGRATIONS, start=1):
+        for number, (script, native) in enumerate(steps, start=1):
             with self.transaction():
                 if self.pg:
                     self._pg_migration_lock()
                 if self._version() >= number:
                     continue
-                for statement in _statements(script):
-                    self.conn.execute(statement)
-                self._set_version(number)
-        if self.pg:
-            for number, script in enumerate(PG_SETUP, start=len(MIGRATIONS) + 1):
-                with self.transaction():
-                    self._pg_migration_lock()
-                    if self._version() >= number:
-                        continue
+                if native:
                     for statement in _pg_statements(script):
                         self.conn.execute_native(statement)
-                    self._set_version(number)
+                else:
+                    for statement in _statements(script):
+                        self.conn.execute(statement)
+                self._set_version(number)
 
     def _pg_compat(self) -> None:
         """The SQL functions of dialect.COMPAT_FUNCTIONS, (re)created when relief brings new ones."""
@@ -1007,6 +1010,15 @@ def source_columns(spec: SourceSpec) -> list[str]:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def schema_steps(server: bool) -> list[tuple[str, bool]]:
+    """The schema's steps in their numbering, (script, written for the server alone): on a server,
+    PG_SETUP between the migrations before server mode and those after it."""
+    steps = [(script, False) for script in MIGRATIONS]
+    if server:
+        steps[PG_SETUP_AFTER:PG_SETUP_AFTER] = [(script, True) for script in PG_SETUP]
+    return steps
 
 
 def _pg_statements(script: str) -> list[str]:

@@ -68,22 +68,29 @@ class Rule(RuleBase):
                   SELECT 1 FROM {pop} q JOIN {months} o ON o.id_no = q.id_no
                   WHERE q.hukou_no = m.hukou_no AND q.id_no != m.id_no AND o.period > per.last_paid
                     AND NOT EXISTS (SELECT 1 FROM {months} o2 WHERE o2.id_no = q.id_no AND o2.period = per.last_paid))
+        ), refs AS (
+            -- each group's records in one join (a lookup of the group in `stopped` per group grows with
+            -- the square of a province's stopped earners)
+            SELECT x.hukou_no, x.last_paid,
+                   json_group_array(json_object('source', '{self.source}', 'id', r._id, 'file', r._file,
+                                                'sheet', r._sheet, 'row', r._row)) AS refs
+            FROM stopped x JOIN {src} r ON r.id_no = x.id_no AND {p} = x.last_paid
+            GROUP BY x.hukou_no, x.last_paid
+        ), grouped AS (
+            SELECT st.hukou_no AS subject_key, st.last_paid AS period,
+                   group_concat({member_label(ctx, 'st')} || '（' || st.age || '岁）', '、')
+                     || '最近一次' || :measure || '为 ' || {month_text('st.last_paid')} || '，至数据最新月份 '
+                     || {month_text('st.latest')} || '已连续 ' || st.gap || ' 个月没有记录（阈值 ' || :gap
+                     || ' 个月），家中没有其他成员开始缴费；各成员：' || (
+                       SELECT group_concat(who || CASE WHEN last IS NULL THEN ' 无记录'
+                           ELSE ' 最近 ' || {month_text('last')} || ' 基数 ' || yuan(base) || ' 元' END, '、')
+                       FROM (SELECT {member_label(ctx, 'q')} AS who, {last_of} AS last,
+                                    (SELECT o."hi_{self.value}" FROM {months} o WHERE o.id_no = q.id_no AND o.period = {last_of}) AS base
+                             FROM {pop} q WHERE q.hukou_no = st.hukou_no ORDER BY last DESC, q._id)) AS evidence
+            FROM stopped st GROUP BY st.hukou_no, st.last_paid
         )
-        SELECT st.hukou_no AS subject_key, st.last_paid AS period,
-               group_concat({member_label(ctx, 'st')} || '（' || st.age || '岁）', '、')
-                 || '最近一次' || :measure || '为 ' || {month_text('st.last_paid')} || '，至数据最新月份 '
-                 || {month_text('st.latest')} || '已连续 ' || st.gap || ' 个月没有记录（阈值 ' || :gap
-                 || ' 个月），家中没有其他成员开始缴费；各成员：' || (
-                   SELECT group_concat(who || CASE WHEN last IS NULL THEN ' 无记录'
-                       ELSE ' 最近 ' || {month_text('last')} || ' 基数 ' || yuan(base) || ' 元' END, '、')
-                   FROM (SELECT {member_label(ctx, 'q')} AS who, {last_of} AS last,
-                                (SELECT o."hi_{self.value}" FROM {months} o WHERE o.id_no = q.id_no AND o.period = {last_of}) AS base
-                         FROM {pop} q WHERE q.hukou_no = st.hukou_no ORDER BY last DESC, q._id)) AS evidence,
-               (SELECT json_group_array(json_object('source', '{self.source}', 'id', r._id, 'file', r._file,
-                                                    'sheet', r._sheet, 'row', r._row))
-                FROM stopped x JOIN {src} r ON r.id_no = x.id_no AND {p} = x.last_paid
-                WHERE x.hukou_no = st.hukou_no AND x.last_paid = st.last_paid) AS refs
-        FROM stopped st GROUP BY st.hukou_no, st.last_paid
+        SELECT g.subject_key, g.period, g.evidence, COALESCE(rf.refs, '[]') AS refs
+        FROM grouped g LEFT JOIN refs rf ON rf.hukou_no = g.subject_key AND rf.last_paid = g.period
         """
         return sql, params
 
