@@ -41,6 +41,14 @@ LEFT JOIN src_population hd ON a.subject = 'household' AND hd._id = (
 """
 
 
+# The community and grid names a filter may match: those of the grid table and of the alerts (an alert's
+# community may have no grid worker yet).
+NAMES_SQL = {
+    "community": "SELECT community FROM src_grids UNION SELECT DISTINCT community FROM alerts",
+    "grid": "SELECT grid FROM src_grids UNION SELECT DISTINCT grid FROM alerts",
+}
+
+
 class NoMatch(Exception):
     """A filter names something the database does not know; the message lists candidates."""
 
@@ -53,8 +61,8 @@ def check_filter(store: Store, f: AlertFilter) -> None:
     """
     rules = store.config.rules
     checks = [
-        ("社区（村）", f.community, "SELECT community FROM src_grids UNION SELECT community FROM alerts", set()),
-        ("网格", f.grid, "SELECT grid FROM src_grids UNION SELECT grid FROM alerts", set()),
+        ("社区（村）", f.community, NAMES_SQL["community"], set()),
+        ("网格", f.grid, NAMES_SQL["grid"], set()),
         ("模型", f.family, "SELECT family FROM alerts", {r.family for r in rules}),
     ]
     for label, given, sql, also in checks:
@@ -78,14 +86,23 @@ def _not_found(label: str, given: str, names: list[str]) -> str:
     return f"找不到{label}「{given}」，可选的有：{'、'.join(close)}{more}"
 
 
-def filter_sql(f: AlertFilter, params: dict[str, Any]) -> str:
+def _one_of(store: Store, column: str, given: str, params: dict[str, Any]) -> str:
+    """a.<column> is one of the names containing `given`: the names are found first, so that the alerts
+    are found by their index with a count the planner can know, not by a search through every name."""
+    names = sorted({r[0] for r in store.conn.execute(NAMES_SQL[column]) if r[0] and given in r[0]})
+    if not names:
+        return "0 = 1"
+    for i, name in enumerate(names):
+        params[f"{column}{i}"] = name
+    return f"a.{column} IN ({', '.join(f':{column}{i}' for i in range(len(names)))})"
+
+
+def filter_sql(store: Store, f: AlertFilter, params: dict[str, Any]) -> str:
     parts = []
     if f.community:
-        params["community"] = f.community
-        parts.append("instr(COALESCE(a.community, ''), :community) > 0")
+        parts.append(_one_of(store, "community", f.community, params))
     if f.grid:
-        params["grid"] = f.grid
-        parts.append("instr(COALESCE(a.grid, ''), :grid) > 0")
+        parts.append(_one_of(store, "grid", f.grid, params))
     if f.rule:
         params["rule"] = f.rule
         parts.append("(a.rule_id = :rule OR a.rule_name = :rule)")
@@ -110,7 +127,7 @@ def list_alerts(store: Store, flt: AlertFilter = AlertFilter(), masker: Masker =
     """
     params: dict[str, Any] = {}
     select = ALERT_SELECT.format(refs=", a.refs" if with_refs else "")
-    sql = f"{select} WHERE {filter_sql(flt, params)} ORDER BY (a.worker IS NULL) DESC, a.due_on, a.id"
+    sql = f"{select} WHERE {filter_sql(store, flt, params)} ORDER BY (a.worker IS NULL) DESC, a.due_on, a.id"
     cur = store.conn.execute(sql, params)
     names = [d[0] for d in cur.description]
     return [alert_record(dict(zip(names, row)), masker) for row in cur.fetchall()]

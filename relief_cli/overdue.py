@@ -58,7 +58,7 @@ def overdue(store: Store, as_of: dt.date, days: int | None = None, flt: AlertFil
     n = days if days is not None else store.config.settings.visit_working_days
     ensure_calendar(store, as_of)
     params: dict[str, Any] = {"as_of": as_of.isoformat(), "n": n}
-    head = OVERDUE_SQL.format(where=filter_sql(flt, params))
+    head = OVERDUE_SQL.format(where=filter_sql(store, flt, params))
     groups = [
         Group(*row)
         for row in store.conn.execute(

@@ -60,6 +60,8 @@ def _numeric_loader() -> type:
 # - a scan's temp tables (a province's per-person months: 11 M rows, 1 GB) in the session's own memory,
 #   not through the server's default 8 MB of temp buffers to disk and back. Taken only as used.
 SESSION_OPTIONS = "-c jit=off -c temp_buffers=2GB"
+# A scan's sorts and hashes (one scan at a time per database: scan._scan_lock).
+SCAN_WORK_MEM = "256MB"
 
 
 def connect(url: str) -> PgConnection:

@@ -18,6 +18,7 @@ from .kinds.common import yuan
 from .kinds.shared import SharedTable
 from .status import rule_warnings
 from .values import mask_name
+from .pg import SCAN_WORK_MEM
 from .store import SCAN_LOCK, Store, StoreError, read_table, source_table
 from .workdays import WorkCalendar
 
@@ -103,8 +104,15 @@ class ScanRunning(StoreError):
 def _scan_lock(store: Store) -> None:
     """One scan at a time on a server, as SQLite's write lock makes it (alert ids: _raise_alerts): a
     second one says so at once rather than waiting for minutes behind the first."""
-    if store.pg and not store.conn.execute_native("SELECT pg_try_advisory_xact_lock(%s)", (SCAN_LOCK,)).fetchone()[0]:
+    if not store.pg:
+        return
+    if not store.conn.execute_native("SELECT pg_try_advisory_xact_lock(%s)", (SCAN_LOCK,)).fetchone()[0]:
         raise ScanRunning("另一个 relief scan 正在运行（同一数据库同时只能运行一个预警扫描），请等它完成后再试")
+    # The one scan of the database may sort and hash in more memory than the server gives a session
+    # (its default 4 MB spills a province's per-person groups to disk); never less than it gives.
+    store.conn.execute_native(
+        "SELECT set_config('work_mem', %s, true) WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(%s)",
+        (SCAN_WORK_MEM, SCAN_WORK_MEM))
 
 
 def _sqrt(x: float | None) -> float | None:
@@ -208,7 +216,7 @@ def _build_shared(conn: Any, tables: Iterable[SharedTable]) -> None:
         else:
             conn.execute(f'CREATE TEMP TABLE "{t.name}" ({t.columns})')
         conn.execute(f'INSERT INTO "{t.name}" {t.select}', t.params)
-        if t.key and server:
+        if t.key and t.server_key and server:
             conn.execute(f'CREATE UNIQUE INDEX "{t.name}_key" ON "{t.name}" ({t.key})')
         _analyze(conn, t.name)
 

@@ -27,6 +27,7 @@ class SharedTable:
     select: str  # the rows
     params_json: str  # the parameters as JSON: the dataclass stays hashable and comparable
     key: str = ""  # the columns the rows are unique by and looked up by, if any
+    server_key: bool = True  # a server looks rows up by the key too (False: it only joins the whole table)
 
 
     @property
@@ -34,10 +35,11 @@ class SharedTable:
         return json.loads(self.params_json)
 
 
-def _table(stem: str, columns: str, select: str, params: dict[str, Any], key: str = "") -> SharedTable:
+def _table(stem: str, columns: str, select: str, params: dict[str, Any], key: str = "",
+           server_key: bool = True) -> SharedTable:
     params_json = json.dumps(params, ensure_ascii=False, sort_keys=True)
     digest = hashlib.sha1((columns + key + select + params_json).encode()).hexdigest()[:10]
-    return SharedTable(f"_{stem}_{digest}", columns, select, params_json, key)
+    return SharedTable(f"_{stem}_{digest}", columns, select, params_json, key, server_key)
 
 
 def with_members(ctx: ScanContext, table: SharedTable) -> tuple[SharedTable, ...]:
@@ -47,9 +49,10 @@ def with_members(ctx: ScanContext, table: SharedTable) -> tuple[SharedTable, ...
 
 def members(ctx: ScanContext) -> SharedTable:
     """Each person's household on the scan date, keyed by ID number: the per-person tables below
-    look it up in ID order, which a table in that order answers far faster than the list itself."""
+    join it in ID order, which a table in that order answers far faster than the list itself
+    (SQLite, by the key; a server hashes it whole, so it builds no index: 10 s for a province)."""
     return _table("member", "id_no TEXT, hukou_no TEXT",
-                  f"SELECT m.id_no, m.hukou_no FROM {ctx.table('population')} m", {}, key="id_no")
+                  f"SELECT m.id_no, m.hukou_no FROM {ctx.table('population')} m", {}, key="id_no", server_key=False)
 
 
 def _with_hukou(ctx: ScanContext, grouped: str, columns: str) -> str:
