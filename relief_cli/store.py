@@ -962,6 +962,14 @@ class Store:
             (_now(), _os_user(), command, json.dumps(filters, ensure_ascii=False, default=str), rows, int(show_pii), target),
         )
 
+    def tidy(self, table: str) -> None:
+        """After a bulk write, outside its transaction: a server marks the table's pages all-visible, so
+        that listings read its covering indexes alone (a province's overdue list by worker); autovacuum
+        would get there only later. SQLite needs nothing. A role that does not own the table is skipped
+        by the server with a notice, not an error."""
+        if self.pg:
+            self.conn.execute_native(f'VACUUM "{table}"')
+
     def count(self, source: str) -> int:
         return self.conn.execute(f'SELECT count(*) FROM "{source_table(source)}"').fetchone()[0]
 

@@ -57,18 +57,22 @@ class Rule(RuleBase):
         window = f'o."{self.period}" BETWEEN {period_of("l.n - j.span + 1")} AND l.period'
         sql = f"""
         WITH l AS (SELECT MAX({p}) AS period, {month_index(f'MAX({p})')} AS n FROM {src} r WHERE {p} <= :month),
+        nx AS (
+            -- each month with a record and the next month with one: one ordered pass over the table, not a
+            -- lookup (a server's hash of a province's 11 M months) per month
+            SELECT m.id_no, m.hukou_no, m.pos, m.{hi} AS v, LEAD(m.pos) OVER (PARTITION BY m.id_no ORDER BY m.pos) AS next_pos
+            FROM {months} m WHERE m.hukou_no IS NOT NULL
+        ),
         pm AS (
             -- per member on the list: the first month ever, and in the window the months with a record,
             -- their mean, the first of them, and how many are followed by a month without one
             SELECT m.id_no, m.hukou_no, MIN(m.pos) AS first_pos,
                    COUNT(CASE WHEN m.pos >= {start} THEN 1 END) AS months,
-                   AVG(CASE WHEN m.pos >= {start} THEN m.{hi} END) AS avg_v,
+                   AVG(CASE WHEN m.pos >= {start} THEN m.v END) AS avg_v,
                    MIN(CASE WHEN m.pos >= {start} THEN m.pos END) AS first_in,
-                   SUM(CASE WHEN m.pos >= {start} AND m.pos < l.n AND o.id_no IS NULL THEN 1 ELSE 0 END) AS breaks
-            -- the next month by a join, which a server runs over the whole table at once, not by a lookup per
-            -- month (11 M of them in a province)
-            FROM {months} m CROSS JOIN l LEFT JOIN {months} o ON o.id_no = m.id_no AND o.pos = m.pos + 1
-            WHERE m.hukou_no IS NOT NULL GROUP BY m.id_no
+                   SUM(CASE WHEN m.pos >= {start} AND m.pos < l.n AND (m.next_pos IS NULL OR m.next_pos > m.pos + 1)
+                            THEN 1 ELSE 0 END) AS breaks
+            FROM nx m, l GROUP BY m.id_no
         ), mg AS (
             -- a member's separate gaps: after a month with a record, one or more months without
             -- (up to the latest period), and a window that opens in a gap of someone who paid before
