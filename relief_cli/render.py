@@ -102,17 +102,28 @@ def _aligned(columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[s
     """The header and its rule, and a line per row, columns padded to their widest cell."""
     from rich.cells import cell_len
 
-    cells = [[visible(("" if v is None else str(v)).replace("\n", " ")) for v in r] for r in rows]
-    widths = [max([cell_len(c)] + [cell_len(r[j]) for r in cells]) for j, c in enumerate(columns)]
+    seen: dict[Any, tuple[str, int]] = {}  # a long listing repeats its districts, towns, dates: measured once
 
-    def line(values: Sequence[str]) -> str:
+    def cell(value: Any) -> tuple[str, int]:
+        key = (type(value), value if isinstance(value, (str, int, float)) else str(value))  # 1, 1.0, True print apart
+        if key not in seen:
+            text = visible(("" if value is None else str(value)).replace("\n", " "))
+            seen[key] = (text, cell_len(text))
+        return seen[key]
+
+    head = [(c, cell_len(c)) for c in columns]
+    cells = [[cell(v) for v in r] for r in rows]
+    widths = [max([head[j][1]] + [r[j][1] for r in cells]) for j in range(len(columns))]
+    flush_right = [c in right for c in columns]
+
+    def line(values: Sequence[tuple[str, int]]) -> str:
         out = []
-        for j, v in enumerate(values):
-            pad = " " * (widths[j] - cell_len(v))
-            out.append(pad + v if columns[j] in right else v + pad)
+        for j, (v, n) in enumerate(values):
+            pad = " " * (widths[j] - n)
+            out.append(pad + v if flush_right[j] else v + pad)
         return "  ".join(out).rstrip()
 
-    return [line(columns), "  ".join("-" * w for w in widths)], [line(r) for r in cells]
+    return [line(head), "  ".join("-" * w for w in widths)], [line(r) for r in cells]
 
 
 def import_summary(report: Any, labels: dict[str, str] | None = None) -> Table:

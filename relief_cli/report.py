@@ -66,16 +66,20 @@ class Report:
 # One pass over the period's alerts, narrowed to the columns the funnel reads; the groups and the total
 # are counted from it (l is read twice, so both stores keep it rather than reading the alerts again).
 FUNNEL_SQL = """
-WITH a AS (
+WITH t AS (
+    -- the working-day number of the period's end (the calendar's last day beyond it), found once
+    SELECT MAX(idx) AS last, COALESCE(MAX(CASE WHEN day = :date_to THEN idx END), MAX(idx)) AS until FROM calendar
+), a AS (
     SELECT a.rule_name, a.community, a.raised_on, a.subject_key,
            json_extract(a.outcome, '$.outcome') AS result, json_extract(a.outcome, '$.visit_date') AS visited_on
     FROM alerts a WHERE a.raised_on BETWEEN :date_from AND :date_to
-      AND COALESCE(json_extract(a.outcome, '$.outcome'), '') <> :withdrawn  -- taken back with their import
 ), l AS (
+    -- late: visited after the deadline, or still open at the period's end past it
     SELECT {group} AS grp, a.subject_key, a.result,
-           (COALESCE((SELECT idx FROM calendar WHERE day = CASE WHEN a.result IS NULL THEN :date_to ELSE a.visited_on END),
-                     (SELECT MAX(idx) FROM calendar)) - c.idx) > :n AS late
-    FROM a JOIN calendar c ON c.day = a.raised_on
+           (CASE WHEN a.result IS NULL THEN t.until
+                 ELSE COALESCE((SELECT idx FROM calendar WHERE day = a.visited_on), t.last) END - c.idx) > :n AS late
+    FROM a JOIN calendar c ON c.day = a.raised_on CROSS JOIN t
+    WHERE COALESCE(a.result, '') <> :withdrawn  -- taken back with their import
 )
 SELECT 0 AS total, grp, COUNT(*), COALESCE(SUM(result IS NOT NULL), 0), COALESCE(SUM(result = '纳入救助'), 0),
        COUNT(DISTINCT CASE WHEN result = '纳入救助' THEN subject_key END), COALESCE(SUM(late), 0)

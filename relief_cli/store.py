@@ -172,11 +172,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE audit ADD COLUMN db_role TEXT;
     """,
-    # The listing of overdue alerts by worker reads the first index alone, not a province's wide alert rows
-    # (evidence, refs); the calendar's first day and a report's period find their alerts by the second.
+    # The listing of overdue alerts by worker and the report read these indexes alone, not a province's wide
+    # alert rows (evidence, refs); the second also gives the calendar its first day.
     """
     CREATE INDEX alerts_open ON alerts (status, raised_on, district, town, community, worker);
-    CREATE INDEX alerts_raised ON alerts (raised_on);
+    CREATE INDEX alerts_raised ON alerts (raised_on, rule_name, community, subject_key, outcome);
     """,
 )
 # On a PostgreSQL server, the setup steps run after the first PG_SETUP_AFTER migrations and before the

@@ -54,6 +54,28 @@ def test_overdue_groups_and_days_option(city):
     assert len(overdue(city, dt.date(2026, 10, 12), 5).alerts) == 2
 
 
+def test_community_and_grid_filters_match_every_name_containing_them(city, tmp_path):
+    """A part of a name lists the alerts of every community (grid) whose name contains it, those of a
+    community without a grid worker too (its alerts are unassigned); a part that matches none lists none."""
+    p4 = make_id("340705", "19700101", 74)
+    load(city, tmp_path, "population", [
+        {"id_no": p4, "name": "户主四", "hukou_no": "H4", "relation": "户主", "community": "新荷社区", "grid": "第九网格"}])
+    load(city, tmp_path, "illness", [{"id_no": p4, "diagnosis": "白血病", "diagnose_date": "2026-09-29"}])
+    scan(city, dt.date(2026, 9, 29))
+
+    def communities(**flt) -> list[tuple[str, str | None]]:
+        return sorted((a["community"], a["worker"]) for a in list_alerts(city, AlertFilter(**flt)))
+
+    assert communities(community="荷") == [("新荷社区", None), ("荷花塘社区", "网格员乙")]
+    assert communities(community="金口岭社区") == [("金口岭社区", "网格员甲")] * 2
+    assert communities(grid="第九") == [("新荷社区", None)]
+    assert communities(grid="网格") == sorted(communities())
+    assert communities(community="荷", grid="第一") == [("荷花塘社区", "网格员乙")]
+    assert communities(community="不存在") == []
+    assert [g.community for g in overdue(city, dt.date(2026, 10, 20), 5, AlertFilter(community="荷")).groups] == [
+        "荷花塘社区", "新荷社区"]
+
+
 def test_outcome_history_and_reopen(city):
     record_outcome(city, [1], Outcome("转办", dt.date(2026, 10, 8), "网格员甲", "医保局", "已转医保局核查"))
     with pytest.raises(OutcomeProblem, match="预警 1 已办结（转办），要更改结果请先用 relief reopen 1 重新打开"):

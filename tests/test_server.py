@@ -416,6 +416,32 @@ def test_a_second_scan_while_one_runs_says_so(city):
     assert relief(city.url, "scan", "--as-of", "2026-11-20").exit_code == 0
 
 
+def test_a_scan_leaves_the_alerts_vacuumed_for_the_listings(city):
+    """Listings read the alerts' covering indexes alone when the pages are all-visible: a scan vacuums
+    the table after it commits (here its pages were all made dirty first)."""
+    city.sql("UPDATE alerts SET status = status")
+    city.sql("ANALYZE alerts")
+    assert city.sql("SELECT relallvisible FROM pg_class WHERE relname = 'alerts'") == [(0,)]
+    assert relief(city.url, "scan", "--as-of", "2026-11-20").exit_code == 0
+    pages, visible = city.sql("SELECT relpages, relallvisible FROM pg_class WHERE relname = 'alerts'")[0]
+    assert pages > 0 and visible == pages
+
+
+def test_relief_sessions_run_without_jit_and_a_scan_sorts_in_more_memory(city):
+    from relief_cli.config import load_config
+    from relief_cli.pg import SCAN_WORK_MEM
+    from relief_cli.scan import _scan_lock
+    from relief_cli.store import Store
+
+    with Store(city.url, load_config(RULES)) as store:
+        shown = [store.conn.execute_native(f"SHOW {name}").fetchone()[0] for name in ("jit", "temp_buffers", "work_mem")]
+        assert shown[:2] == ["off", "2GB"] and shown[2] != SCAN_WORK_MEM
+        with store.transaction():
+            _scan_lock(store)
+            assert store.conn.execute_native("SHOW work_mem").fetchone()[0] == SCAN_WORK_MEM
+        assert store.conn.execute_native("SHOW work_mem").fetchone()[0] == shown[2]  # for that transaction only
+
+
 def outcome_worker(url: str, alert_ids: list[int], seed: int, rounds: int) -> list[tuple[int, str, str | None]]:
     """Closes and reopens alerts in random order; returns what it recorded (alert, action, outcome).
     A registration refused because another officer got there first is part of the game."""
