@@ -15,6 +15,8 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
+from .compat_sql import COMPAT_FUNCTIONS  # noqa: F401 - the functions the translations call on a server
+
 # psycopg's placeholders are %s / %(name)s: the translation marks them, escapes every other %, then
 # puts them back.
 _MARK = "\x01"
@@ -22,41 +24,6 @@ _WITHOUT_ROWID = re.compile(r"\)\s*WITHOUT\s+ROWID\s*$", re.IGNORECASE)
 _TEMP_INDEX = re.compile(r"^(CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?)temp\.", re.IGNORECASE)
 _PRINTF_PART = re.compile(r"%(0?)(\d*)(?:\.(\d+))?([dfs%])")
 
-# SQLite functions PostgreSQL lacks, created once per database (see pg.ensure_compat).
-COMPAT_FUNCTIONS = r"""
-CREATE OR REPLACE FUNCTION sqlite_julianday(t text) RETURNS double precision
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN extract(epoch FROM t::timestamp)::double precision / 86400.0 + 2440587.5;
-CREATE OR REPLACE FUNCTION sqlite_date(t text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN to_char(t::timestamp, 'YYYY-MM-DD');
-CREATE OR REPLACE FUNCTION sqlite_date(t text, modifier text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN to_char(t::timestamp + modifier::interval, 'YYYY-MM-DD');
-CREATE OR REPLACE FUNCTION sqlite_json_each(doc text) RETURNS TABLE (key text, value text, type text)
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT x.k, CASE WHEN json_typeof(x.v) IN ('object', 'array') THEN x.v::text ELSE x.v #>> '{}' END, json_typeof(x.v)
-    FROM (SELECT (n - 1)::text AS k, e AS v, n FROM json_array_elements(
-              CASE WHEN json_typeof(doc::json) = 'array' THEN doc::json ELSE '[]'::json END) WITH ORDINALITY AS a (e, n)
-          UNION ALL
-          SELECT o.key, o.value, 0 FROM json_each(
-              CASE WHEN json_typeof(doc::json) = 'object' THEN doc::json ELSE '{}'::json END) AS o) x
-$$;
-CREATE OR REPLACE FUNCTION relief_round_even(x numeric) RETURNS numeric
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN x - floor(x) <> 0.5 THEN round(x) WHEN mod(floor(x), 2) = 0 THEN floor(x) ELSE floor(x) + 1 END;
-CREATE OR REPLACE FUNCTION relief_yuan_text(fen numeric) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN fen < 0 THEN '-' ELSE '' END
-        || to_char(trunc(abs(fen) / 100), 'FM999,999,999,999,999,990')
-        || CASE WHEN mod(abs(fen), 100) <> 0 THEN '.' || lpad(mod(abs(fen), 100)::text, 2, '0') ELSE '' END;
-CREATE OR REPLACE FUNCTION yuan(fen numeric) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN fen IS NULL THEN '0' ELSE relief_yuan_text(relief_round_even(fen)) END;
-CREATE OR REPLACE FUNCTION mask_name(name text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN name IS NULL OR name = '' THEN '' ELSE left(name, 1) || repeat('*', length(name) - 1) END;
-"""
 
 _RENAMED = {"julianday": "sqlite_julianday", "date": "sqlite_date"}
 # A comparison used as a number (SUM(a > b), (a = b) + (c = d)) is 0 or 1 in SQLite.

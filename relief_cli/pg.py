@@ -10,6 +10,7 @@ fractional one as float.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -83,7 +84,7 @@ def connect(url: str) -> PgConnection:
         raise PgError(f"{where}: {too_old}")
     loader = _numeric_loader()
     raw.adapters.register_loader("numeric", loader)
-    return PgConnection(raw)
+    return PgConnection(raw, Translations(cache_folder()))
 
 
 def version_problem(version: int) -> str | None:
@@ -141,17 +142,107 @@ def error_reason(e: Exception, opening: bool = False) -> str:
     return "数据库错误"
 
 
+class Translations:
+    """relief's SQLite-dialect statements as the server runs them (dialect.to_postgres), kept between
+    runs in a file of the user's cache folder: a listing would otherwise spend about 0.15 s of its second
+    importing sqlglot and translating the same few statements every time. The file's name carries a
+    digest of the translator (dialect.py and sqlglot's version), so a new relief never reads an old
+    translation. The statements hold no data (values are parameters); a cache that cannot be read or
+    written is only slower."""
+
+    def __init__(self, folder: Path | None):
+        self.path = folder / f"sql-postgres-{_translator_digest()}.json" if folder else None
+        self.known: dict[str, str] | None = None
+        self.added = False
+
+    def __call__(self, sql: str) -> str:
+        if self.known is None:
+            self.known = self._load()
+        hit = self.known.get(sql)
+        if hit is None:
+            from .dialect import to_postgres
+
+            hit = self.known[sql] = to_postgres(sql)
+            if not self.added and self.path:  # kept when the command ends, however it ends
+                import atexit
+
+                atexit.register(self.save)
+            self.added = True
+        return hit
+
+    def _load(self) -> dict[str, str]:
+        import json
+
+        try:
+            known = json.loads(self.path.read_text(encoding="utf-8")) if self.path else {}
+        except (OSError, ValueError):
+            return {}
+        return known if isinstance(known, dict) and all(isinstance(v, str) for v in known.values()) else {}
+
+    def save(self) -> None:
+        """Written whole to a new file that then replaces the old one: two commands at once each leave a
+        complete file (the later one's)."""
+        import contextlib
+        import json
+        import os
+
+        from .privacy import private_open
+
+        if not (self.added and self.path and self.known):
+            return
+        scratch = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with private_open(scratch, "w", encoding="utf-8") as f:
+                json.dump(self.known, f, ensure_ascii=False)
+            os.replace(scratch, self.path)
+            self.added = False
+        except OSError:
+            with contextlib.suppress(OSError):
+                scratch.unlink(missing_ok=True)
+
+
+def cache_folder() -> Path | None:
+    """RELIEF_CACHE_DIR, else the platform's per-user cache folder (Windows: %LOCALAPPDATA%\\relief\\cache;
+    elsewhere $XDG_CACHE_HOME/relief or ~/.cache/relief). RELIEF_CACHE_DIR set empty: no cache."""
+    import os
+
+    given = os.environ.get("RELIEF_CACHE_DIR")
+    if given is not None:
+        return Path(given) if given else None
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA")
+        return Path(base, "relief", "cache") if base else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "relief")
+
+
+def _translator_digest() -> str:
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sqlglot = version("sqlglot")
+    except PackageNotFoundError:  # pragma: no cover - a dependency of the package
+        sqlglot = "?"
+    from . import __version__
+
+    try:
+        source = Path(__file__).with_name("dialect.py").read_bytes()
+    except OSError:  # pragma: no cover - a packaging without sources
+        source = __version__.encode()
+    return hashlib.sha256(source + sqlglot.encode()).hexdigest()[:16]
+
+
 class PgConnection:
     """sqlite3.Connection's surface over a psycopg connection in autocommit mode: relief's own
     BEGIN ... COMMIT (Store.transaction) make the transactions, as on SQLite."""
 
     dialect = "postgresql"
 
-    def __init__(self, raw: Any):
-        from .dialect import to_postgres
-
+    def __init__(self, raw: Any, translations: Translations | None = None):
         self.raw = raw
-        self._to_postgres = to_postgres
+        self._to_postgres = translations or Translations(None)
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         cur = self.raw.cursor()
@@ -194,6 +285,7 @@ class PgConnection:
         return n
 
     def close(self) -> None:
+        self._to_postgres.save()
         self.raw.close()
 
     @property
@@ -220,7 +312,7 @@ def _params(params: Any) -> Any:
 def ensure_compat(conn: PgConnection) -> None:
     """The SQLite functions relief's SQL uses (dialect.COMPAT_FUNCTIONS). SQL-standard function
     bodies (RETURN ...) need PostgreSQL 14; 13 gets the same bodies as SELECT ... functions."""
-    from .dialect import COMPAT_FUNCTIONS
+    from .compat_sql import COMPAT_FUNCTIONS
 
     script = COMPAT_FUNCTIONS
     if conn.server_version < 140000:

@@ -180,9 +180,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 # On a PostgreSQL server, the setup steps run after the first PG_SETUP_AFTER migrations and before the
-# later ones, in that one numbering (dialect.COMPAT_FUNCTIONS first): the change log of undo as real triggers. SQLite creates temporary triggers per import (begin_change_log);
-# a server keeps the changes while the import's transaction has set relief.import. Source tables get
-# their trigger when created (Store._pg_source_table).
+# later ones, in that one numbering (compat_sql.COMPAT_FUNCTIONS first): the change log of undo as real
+# triggers. SQLite creates temporary triggers per import (begin_change_log); a server keeps the changes
+# while the import's transaction has set relief.import. Source tables get their trigger when created
+# (Store._pg_source_table).
 PG_SETUP: tuple[str, ...] = (
     """
     CREATE OR REPLACE FUNCTION relief_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -376,7 +377,7 @@ class Store:
         """The SQL functions of dialect.COMPAT_FUNCTIONS, (re)created when relief brings new ones."""
         import hashlib
 
-        from .dialect import COMPAT_FUNCTIONS
+        from .compat_sql import COMPAT_FUNCTIONS
         from .pg import ensure_compat
 
         digest = hashlib.sha256(COMPAT_FUNCTIONS.encode()).hexdigest()[:16]

@@ -40,6 +40,14 @@ def config():
     return load_config(Path(__file__).parent.parent / "rules.yaml")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_folder(tmp_path_factory):
+    """The server's translated statements (pg.Translations) go to a folder of the test run, not the
+    user's cache; commands run in subprocesses inherit it."""
+    os.environ["RELIEF_CACHE_DIR"] = str(tmp_path_factory.mktemp("relief-cache"))
+    yield
+
+
 # The stores the suite runs on: SQLite always; a PostgreSQL server too when RELIEF_TEST_PG names an
 # administrator's address on it (.ci/run starts a throwaway cluster and sets it). Tests that take
 # `store_kind`, `dbs`, `db`, `store` or `sample_city` run once per store.

@@ -178,3 +178,60 @@ def test_the_sample_city_raises_the_same_alerts_on_both_stores(tmp_path):
     lite, server = dumps
     assert len(lite) == 140
     assert lite == server
+
+
+# -- translations kept between runs (pg.Translations) ------------------------------------------------
+
+def test_translations_are_kept_and_a_later_run_needs_no_translator(tmp_path):
+    import subprocess
+    import sys
+
+    from relief_cli.pg import Translations
+
+    sql = "SELECT id FROM alerts WHERE instr(community, :c) > 0 AND raised_on > date(:d, '-7 days')"
+    first = Translations(tmp_path)
+    assert first(sql) == to_postgres(sql)
+    first.save()
+    [kept] = tmp_path.glob("sql-postgres-*.json")
+    if hasattr(__import__("os"), "fchmod"):
+        assert kept.stat().st_mode & 0o777 == 0o600
+    # A new process reads it: the same text, and sqlglot is never imported.
+    probe = ("import sys; from pathlib import Path; from relief_cli.pg import Translations; "
+             f"t = Translations(Path({str(tmp_path)!r})); print(t({sql!r})); print('sqlglot' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == [to_postgres(sql), "False"]
+
+
+def test_a_damaged_or_unwritable_cache_is_only_slower(tmp_path, monkeypatch):
+    from relief_cli import pg
+    from relief_cli.pg import Translations
+
+    sql = "SELECT COUNT(*) FROM alerts WHERE status = 'open'"
+    monkeypatch.setattr(pg, "_translator_digest", lambda: "d1")
+    (tmp_path / "sql-postgres-d1.json").write_text("{not json", encoding="utf-8")
+    t = Translations(tmp_path)
+    assert t(sql) == to_postgres(sql)
+    t.save()
+    assert Translations(tmp_path)._load() == {sql: to_postgres(sql)}
+    # Another translator (a new relief or sqlglot) reads its own file, never the old one.
+    monkeypatch.setattr(pg, "_translator_digest", lambda: "d2")
+    assert Translations(tmp_path)._load() == {}
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", encoding="utf-8")
+    stuck = Translations(blocked / "cache")  # its folder cannot be made
+    assert stuck(sql) == to_postgres(sql)
+    stuck.save()
+    assert list(tmp_path.glob("**/*.tmp")) == []
+
+
+def test_the_cache_folder(monkeypatch, tmp_path):
+    from relief_cli.pg import cache_folder
+
+    monkeypatch.setenv("RELIEF_CACHE_DIR", str(tmp_path))
+    assert cache_folder() == tmp_path
+    monkeypatch.setenv("RELIEF_CACHE_DIR", "")
+    assert cache_folder() is None
+    monkeypatch.delenv("RELIEF_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if __import__("os").name != "nt":
+        assert cache_folder() == tmp_path / "xdg" / "relief"
