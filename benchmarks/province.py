@@ -180,8 +180,10 @@ class ServerWatch:
         self._stop = threading.Event()
 
         def sample() -> None:
-            while not self._stop.wait(0.5):
+            while True:  # a reading at once: a listing may end before the first half second
                 self.peak_mb = max(self.peak_mb, self.memory_mb())
+                if self._stop.wait(0.5):
+                    break
 
         self._thread = threading.Thread(target=sample, daemon=True)
         if self.pid:
@@ -345,7 +347,7 @@ def render(args: argparse.Namespace, folders: list[Path], records: int, table: d
         "- 服务器设置：" + "，".join(f"{k}={v}" for k, v in shown.items()),
         f"- relief 自己的服务器会话另设 {SESSION_OPTIONS.replace('-c ', '').replace(' ', '、')}，预警扫描的事务中 "
         f"work_mem 不低于 {SCAN_WORK_MEM}（`relief_cli/pg.py`）",
-        "- 列表（第 3 步起）各运行两次：表中是第二次，即每天使用时的情形；括号内是第一次（服务器上要用的语句第一次由"
+        "- 列表（第 3 步起）各运行两次：表中是第二次，即每天使用时的情形；括号内是第一次（服务器上要用的语句第一次由 "
         "relief 翻译成 PostgreSQL 的写法，之后存在本机缓存中，见 README“服务器模式”）",
         "- 峰值内存：relief 进程（含解析子进程中最大的一个）；服务器内存为其全部进程的 PSS 之和（共享缓冲区只算一次），"
         "每 0.5 秒采样；CPU 为用户态加内核态秒数；负载为步骤结束时的 1 分钟平均负载（这台 2 核机器同时在跑其他任务，"
