@@ -49,6 +49,9 @@ NAMES_SQL = {
 }
 
 
+MAX_NAMES = 200  # beyond this many matching names, a filter searches the names in the alerts instead
+
+
 class NoMatch(Exception):
     """A filter names something the database does not know; the message lists candidates."""
 
@@ -92,6 +95,9 @@ def _one_of(store: Store, column: str, given: str, params: dict[str, Any]) -> st
     names = sorted({r[0] for r in store.conn.execute(NAMES_SQL[column]) if r[0] and given in r[0]})
     if not names:
         return "0 = 1"
+    if len(names) > MAX_NAMES:  # a part that matches most names: as many parameters as names, for nothing
+        params[column] = given
+        return f"instr(COALESCE(a.{column}, ''), :{column}) > 0"
     for i, name in enumerate(names):
         params[f"{column}{i}"] = name
     return f"a.{column} IN ({', '.join(f':{column}{i}' for i in range(len(names)))})"

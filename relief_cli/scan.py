@@ -16,9 +16,9 @@ from typing import Any
 from .kinds.base import RuleBase, ScanContext
 from .kinds.common import yuan
 from .kinds.shared import SharedTable
+from .pg import SCAN_WORK_MEM
 from .status import rule_warnings
 from .values import mask_name
-from .pg import SCAN_WORK_MEM
 from .store import SCAN_LOCK, Store, StoreError, read_table, source_table
 from .workdays import WorkCalendar
 

@@ -54,9 +54,11 @@ def test_overdue_groups_and_days_option(city):
     assert len(overdue(city, dt.date(2026, 10, 12), 5).alerts) == 2
 
 
-def test_community_and_grid_filters_match_every_name_containing_them(city, tmp_path):
+def test_community_and_grid_filters_match_every_name_containing_them(city, tmp_path, monkeypatch):
     """A part of a name lists the alerts of every community (grid) whose name contains it, those of a
     community without a grid worker too (its alerts are unassigned); a part that matches none lists none."""
+    from relief_cli import alerts
+
     p4 = make_id("340705", "19700101", 74)
     load(city, tmp_path, "population", [
         {"id_no": p4, "name": "户主四", "hukou_no": "H4", "relation": "户主", "community": "新荷社区", "grid": "第九网格"}])
@@ -72,6 +74,8 @@ def test_community_and_grid_filters_match_every_name_containing_them(city, tmp_p
     assert communities(grid="网格") == sorted(communities())
     assert communities(community="荷", grid="第一") == [("荷花塘社区", "网格员乙")]
     assert communities(community="不存在") == []
+    monkeypatch.setattr(alerts, "MAX_NAMES", 1)  # a part that matches more names than that: searched as text
+    assert communities(community="荷") == [("新荷社区", None), ("荷花塘社区", "网格员乙")]
     assert [g.community for g in overdue(city, dt.date(2026, 10, 20), 5, AlertFilter(community="荷")).groups] == [
         "荷花塘社区", "新荷社区"]
 
