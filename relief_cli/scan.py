@@ -102,6 +102,11 @@ class ScanRunning(StoreError):
     """Another scan holds the database's scan lock."""
 
 
+class RuleQueryRefused(StoreError):
+    """A user's sql rule that cannot run: it would write, lacks a column, or is not valid SQL. The scan
+    writes nothing."""
+
+
 def _scan_lock(store: Store) -> None:
     """One scan at a time on a server, as SQLite's write lock makes it (alert ids: _raise_alerts): a
     second one says so at once rather than waiting for minutes behind the first."""
@@ -246,7 +251,13 @@ def _collect_hits(conn: sqlite3.Connection, rule: RuleBase, ctx: ScanContext) ->
     sql, params = rule.select(ctx)
     meta = {"rule_id": rule.id, "subject": rule.subject}
     if rule.kind == "sql":
-        rows = _run_read_only(conn, sql, params)
+        try:
+            rows = _run_read_only(conn, sql, params)
+        except RuleQueryRefused as e:
+            raise RuleQueryRefused(f"规则「{rule.id}」（{rule.name}）的查询{e}") from None
+        except sqlite3.DatabaseError as e:  # the rule's own text is wrong, or it tried to write
+            reason = "只能读取数据" if "not authorized" in str(e) else f"有误，SQLite 无法执行：{e}"
+            raise RuleQueryRefused(f"规则「{rule.id}」（{rule.name}）的查询{reason}") from None
         conn.executemany(
             "INSERT INTO _hits VALUES (?, ?, ?, ?, ?, ?)",
             [(rule.id, rule.subject, r["subject_key"], str(r["period"]), r["evidence"], r.get("refs") or "[]") for r in rows],
@@ -310,7 +321,7 @@ def _run_read_only(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str
         names, rows = _read_only_sqlite(conn, sql, params)
     missing = {"subject_key", "period", "evidence"} - set(names)
     if missing:
-        raise ValueError(f"sql 规则的查询缺少列：{', '.join(sorted(missing))}")
+        raise RuleQueryRefused(f"缺少列：{', '.join(sorted(missing))}")
     return [dict(zip(names, row)) for row in rows]
 
 
@@ -334,7 +345,7 @@ def _read_only_pg(conn: Any, sql: str, params: dict[str, Any]) -> tuple[list[str
     from .dialect import writes
 
     if writes(sql):
-        raise ValueError("sql 规则的查询只能读取数据")
+        raise RuleQueryRefused("只能读取数据")
     conn.execute_native("SAVEPOINT relief_sql_rule")
     try:
         conn.execute_native("SET LOCAL transaction_read_only = on")  # undone with the savepoint

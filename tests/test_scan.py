@@ -8,7 +8,7 @@ from relief_cli.alerts import list_alerts
 from relief_cli.config import config_from_mapping
 from relief_cli.store import StoreError
 from relief_cli.privacy import Masker
-from relief_cli.scan import dry_run, scan
+from relief_cli.scan import RuleQueryRefused, dry_run, scan
 from relief_cli.store import Store
 from relief_cli.workdays import WorkCalendar
 from conftest import load, make_id, pg_admin, pg_name
@@ -271,8 +271,16 @@ def test_an_sql_rule_that_would_write_is_refused(city, tmp_path, config):
     rule = sql_rule(config, "WITH gone AS (DELETE FROM alerts RETURNING id) "
                             "SELECT id AS subject_key, 1 AS period, 'x' AS evidence FROM gone")
     # SQLite has no DELETE inside WITH; on a server the statement's parse tree shows it
-    with pytest.raises(ValueError if city.pg else __import__("sqlite3").OperationalError):
+    refused = "只能读取数据" if city.pg else '有误，SQLite 无法执行：near "DELETE": syntax error'
+    with pytest.raises(RuleQueryRefused, match=f"^规则「own」（自定义）的查询{refused}$"):
         scan(city, AS_OF, rules=[rule])
+    if not city.pg:  # a statement SQLite parses but its authorizer refuses (a pragma)
+        pragma = sql_rule(config, "SELECT name AS subject_key, 1 AS period, 'x' AS evidence FROM pragma_table_info('alerts')")
+        with pytest.raises(RuleQueryRefused, match="^规则「own」（自定义）的查询只能读取数据$"):
+            scan(city, AS_OF, rules=[pragma])
+    missing = sql_rule(config, "SELECT id_no AS subject_key, 'x' AS evidence FROM src_illness")
+    with pytest.raises(RuleQueryRefused, match="^规则「own」（自定义）的查询缺少列：period$"):
+        scan(city, AS_OF, rules=[missing])
     assert city.conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
     if city.pg:  # a server's SELECT may call a function that writes: the rule's query runs read-only
         pg_admin("CREATE FUNCTION sneaky() RETURNS bigint LANGUAGE sql AS 'DELETE FROM alerts RETURNING 1'",
