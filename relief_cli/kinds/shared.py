@@ -23,12 +23,11 @@ from .common import month_index, where_sql
 @dataclass(frozen=True)
 class SharedTable:
     name: str
-    columns: str  # the table's columns and key, as in CREATE TABLE
+    columns: str  # the table's columns, as in CREATE TABLE
     select: str  # the rows
     params_json: str  # the parameters as JSON: the dataclass stays hashable and comparable
     key: str = ""  # the columns the rows are unique by and looked up by, if any
     server_key: bool = True  # a server looks rows up by the key too (False: it only joins the whole table)
-
 
     @property
     def params(self) -> dict[str, Any]:
