@@ -40,15 +40,29 @@ class OverdueResult:
     groups: list[Group]
 
 
-# The open alerts and how many working days late they are: the columns of the alerts_open index, so
-# that the summary by worker reads that index alone, not a province's alert rows.
+# The open alerts and how many working days late they are.
 OVERDUE_SQL = """
 WITH o AS (
-    SELECT a.id, a.district, a.town, a.community, a.worker, a.raised_on,
-           (SELECT idx FROM calendar WHERE day = :as_of) - c.idx - :n AS late
+    SELECT a.id, (SELECT idx FROM calendar WHERE day = :as_of) - c.idx - :n AS late
     FROM alerts a JOIN calendar c ON c.day = a.raised_on
-    WHERE a.raised_on <= :as_of AND a.status = 'open' AND {where}
+    WHERE a.status = 'open' AND a.raised_on <= :as_of AND {where}
 )
+"""
+# The summary by worker: the open alerts counted per raising day and worker from the alerts_open index
+# alone (in its order), the lateness found once per such group, not once per alert of a province.
+GROUPS_SQL = """
+WITH o AS (
+    SELECT a.raised_on, a.district, a.town, a.community, a.worker, COUNT(*) AS n
+    FROM alerts a WHERE a.status = 'open' AND a.raised_on <= :as_of AND {where}
+    GROUP BY a.raised_on, a.district, a.town, a.community, a.worker
+), l AS (
+    SELECT o.*, (SELECT idx FROM calendar WHERE day = :as_of) - c.idx - :n AS late
+    FROM o JOIN calendar c ON c.day = o.raised_on
+)
+SELECT COALESCE(l.district, :unknown), COALESCE(l.town, :unknown), COALESCE(l.community, :unknown),
+       COALESCE(l.worker, :unknown), SUM(l.n), MAX(l.late), MIN(l.raised_on)
+FROM l WHERE l.late > 0
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
 """
 
 
@@ -58,18 +72,9 @@ def overdue(store: Store, as_of: dt.date, days: int | None = None, flt: AlertFil
     n = days if days is not None else store.config.settings.visit_working_days
     ensure_calendar(store, as_of)
     params: dict[str, Any] = {"as_of": as_of.isoformat(), "n": n}
-    head = OVERDUE_SQL.format(where=filter_sql(store, flt, params))
-    groups = [
-        Group(*row)
-        for row in store.conn.execute(
-            head + """
-            SELECT COALESCE(o.district, :unknown), COALESCE(o.town, :unknown), COALESCE(o.community, :unknown),
-                   COALESCE(o.worker, :unknown), COUNT(*), MAX(o.late), MIN(o.raised_on)
-            FROM o WHERE o.late > 0
-            GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
-            {**params, "unknown": UNKNOWN},
-        )
-    ]
+    where = filter_sql(store, flt, params)
+    head = OVERDUE_SQL.format(where=where)
+    groups = [Group(*row) for row in store.conn.execute(GROUPS_SQL.format(where=where), {**params, "unknown": UNKNOWN})]
     rows: list[dict[str, Any]] = []
     if with_alerts:
         cur = store.conn.execute(
