@@ -65,6 +65,17 @@ SESSION_OPTIONS = "-c jit=off -c temp_buffers=2GB"
 SCAN_WORK_MEM = "256MB"
 
 
+def session_options(url: str) -> str:
+    """relief's settings after those the address (?options=) or PGOPTIONS already give, which an explicit
+    options argument would otherwise replace: an office's own search_path, say, is kept."""
+    import os
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(url).get("options") or os.environ.get("PGOPTIONS") or ""
+    return f"{given} {SESSION_OPTIONS}".strip()
+
+
 def connect(url: str) -> PgConnection:
     try:
         import psycopg
@@ -73,7 +84,8 @@ def connect(url: str) -> PgConnection:
     where = safe_url(url)
     try:
         raw = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                              cursor_factory=psycopg.ClientCursor, application_name="relief", options=SESSION_OPTIONS)
+                              cursor_factory=psycopg.ClientCursor, application_name="relief",
+                              options=session_options(url))
     except psycopg.OperationalError as e:
         raise PgError(f"{where}: {_connect_reason(e)}") from None
     except psycopg.ProgrammingError:

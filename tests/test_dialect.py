@@ -235,3 +235,14 @@ def test_the_cache_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     if __import__("os").name != "nt":
         assert cache_folder() == tmp_path / "xdg" / "relief"
+
+
+def test_relief_session_settings_come_after_the_offices_own(monkeypatch):
+    from relief_cli.pg import SESSION_OPTIONS, session_options
+
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    assert session_options("postgresql://u@db:5432/relief") == SESSION_OPTIONS
+    assert session_options("postgresql://u@db:5432/relief?options=-c%20search_path%3Doffice") == (
+        f"-c search_path=office {SESSION_OPTIONS}")
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=5min")
+    assert session_options("postgresql://u@db:5432/relief") == f"-c statement_timeout=5min {SESSION_OPTIONS}"
