@@ -10,8 +10,8 @@ fractional one as float.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
