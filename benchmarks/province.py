@@ -128,6 +128,21 @@ print(json.dumps({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "r
 """
 
 
+def _proc(pid: int, name: str) -> str | None:
+    """/proc/<pid>/<name>, or None when the process has gone."""
+    try:
+        with open(f"/proc/{pid}/{name}") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, parent, ...)."""
+    text = _proc(pid, "stat")
+    return text.rsplit(")", 1)[1].split() if text and ")" in text else None
+
+
 class ServerWatch:
     """The server's CPU seconds and memory while a step runs: the postmaster and its children (backends,
     checkpointer, autovacuum). Memory is the sum of their PSS (shared buffers counted once), sampled."""
@@ -138,40 +153,22 @@ class ServerWatch:
         self._stop = None
 
     def _children(self) -> list[int]:
-        out = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        if int(f.read().rsplit(")", 1)[1].split()[1]) == self.pid:
-                            out.append(int(entry))
-                except (OSError, IndexError, ValueError):
-                    pass
-        return out
+        return [int(entry) for entry in os.listdir("/proc")
+                if entry.isdigit() and (_stat(int(entry)) or [None, None])[1] == str(self.pid)]
 
     def cpu(self) -> float:
         total = 0.0
         for pid in [self.pid, *self._children()]:
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
+            fields = _stat(pid)
+            if fields is None:
                 continue
             ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if pid == self.pid else 0)
             total += ticks / os.sysconf("SC_CLK_TCK")
         return total
 
     def memory_mb(self) -> float:
-        total = 0
-        for pid in [self.pid, *self._children()]:
-            try:
-                with open(f"/proc/{pid}/smaps_rollup") as f:
-                    for line in f:
-                        if line.startswith("Pss:"):
-                            total += int(line.split()[1])
-            except OSError:
-                pass
-        return total / 1024
+        pss = (_proc(pid, "smaps_rollup") or "" for pid in [self.pid, *self._children()])
+        return sum(int(line.split()[1]) for text in pss for line in text.splitlines() if line.startswith("Pss:")) / 1024
 
     def __enter__(self) -> ServerWatch:
         import threading
