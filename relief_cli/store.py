@@ -859,10 +859,20 @@ class Store:
         """Remember, for this file's transaction, the entries a full list names, and the first key
         (the ID) of its rejected rows: a row the list holds but relief could not read ends nobody."""
         self._listing_tables(source)
+        if self.pg:  # a city's list names a million people: one statement each cost the server more than the merge
+            self.conn.copy_rows(listed_table(source), ["key"], zip(keys))
+            self.conn.copy_rows(f"{listed_table(source)}_protected", ["value"], zip(protected))
+            return
         self.conn.executemany(f'INSERT OR IGNORE INTO "{listed_table(source)}" VALUES (?)', zip(keys))
         self.conn.executemany(f'INSERT OR IGNORE INTO "{listed_table(source)}_protected" VALUES (?)', zip(protected))
 
     def _listing_tables(self, source: str) -> None:
+        """The names of a full list, for its file's transaction. A server's take repeats (filled by COPY);
+        close_listing only asks whether a name is there."""
+        if self.pg:
+            self.conn.execute_native(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}" (key text)')
+            self.conn.execute_native(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}_protected" (value text)')
+            return
         self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}" (key TEXT PRIMARY KEY) WITHOUT ROWID')
         self.conn.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{listed_table(source)}_protected" '
                           "(value TEXT PRIMARY KEY) WITHOUT ROWID")
@@ -890,6 +900,8 @@ class Store:
         table = source_table(source)
         self.log_changes(source)
         self._listing_tables(source)
+        if self.pg:  # temp tables get no statistics of their own: without them a million names look like none
+            self.conn.execute_native(f'ANALYZE "{listed_table(source)}", "{listed_table(source)}_protected"')
         listed = f'SELECT key FROM "{listed_table(source)}"'
         scope = "1 = 1"
         if spec.scope:
@@ -898,9 +910,11 @@ class Store:
             scope = f"({cols}) IN (SELECT {inner} FROM \"{table}\" x WHERE x._key IN ({listed}))"
         params = {"source": source, "day": day, "import": import_id, "first_new": first_new_id}
         first_key = self.config.sources[source].key[0]
-        protected = f'SELECT value FROM "{listed_table(source)}_protected"'
-        gone = (f'FROM "{table}" t WHERE t._valid_to IS NULL AND {scope} AND t._key NOT IN ({listed}) '
-                f'AND t."{first_key}" NOT IN ({protected})')
+        # NOT EXISTS, not NOT IN: a server hashes NOT IN's list only within work_mem and otherwise
+        # scans it once per stored row (a city's re-imported population: hours). Keys and IDs are never NULL.
+        gone = (f'FROM "{table}" t WHERE t._valid_to IS NULL AND {scope} '
+                f'AND NOT EXISTS (SELECT 1 FROM "{listed_table(source)}" l WHERE l.key = t._key) '
+                f'AND NOT EXISTS (SELECT 1 FROM "{listed_table(source)}_protected" p WHERE p.value = t."{first_key}")')
         ended = 0
         if end:
             # (A list per district is dated per district: only a city-wide list is checked for order.)

@@ -163,6 +163,21 @@ def test_a_rejected_row_does_not_take_its_person_off_the_list(store, tmp_path):
     assert A in valid(store, "2026-10-15")
 
 
+def test_the_same_person_rejected_twice_is_kept_once(store, tmp_path):
+    """Two unreadable rows of one person: the server keeps the list's names without a unique index
+    (they arrive by COPY), so the same ID twice must neither fail nor end anybody."""
+    month(store, tmp_path, "m1.csv", PEOPLE, "2026-08-31")
+    path = roster_file(tmp_path, "m2.csv", [*PEOPLE, A])
+    text = path.read_text(encoding="utf-8").replace(f"{A},测试,城市低保", f"{A},测试,城市低保户X")
+    path.write_text(text, encoding="utf-8")
+    second = import_paths(store, [path], as_of=dt.date(2026, 9, 30))
+    assert [(s.rejected, s.ended) for s in second.sheets] == [(2, 0)]
+    assert valid(store, "2026-10-15") == set(PEOPLE)
+    third = month(store, tmp_path, "m3.csv", PEOPLE[1:], "2026-10-31")
+    assert [s.ended for s in third.sheets] == [1]
+    assert valid(store, "2026-11-15") == set(PEOPLE[1:])
+
+
 def test_a_corrected_rejects_workbook_or_a_supplement_only_adds(store, tmp_path):
     month(store, tmp_path, "m1.csv", PEOPLE, "2026-08-31")
     month(store, tmp_path, "m2.csv", PEOPLE[1:], "2026-09-30")
