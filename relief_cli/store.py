@@ -282,6 +282,7 @@ class Store:
 
         self.config = config
         self._logged: set[str] | None = None  # sources whose changes the running import keeps (log_changes)
+        self._owner_of: dict[str, bool] = {}  # a server's tables this role owns (_owned)
         self.pg = pg.is_url(path)
         if self.pg:
             self.url = str(path)
@@ -542,7 +543,7 @@ class Store:
         Inside the file's transaction, so a failure restores them. Returns whether it did.
         """
         table = source_table(source)
-        if self.pg and not self._pg_owns(table):
+        if self.pg and not self.owns(table):
             return False
         if self.conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchone()[0]:
             return False
@@ -551,14 +552,19 @@ class Store:
         if self.pg:
             # An empty table emptied again: a server with wal_level=minimal then writes the rows of this
             # transaction (and its new indexes) straight to their files, without logging them in the WAL.
-            self.conn.execute_native(f'TRUNCATE "{table}"')
+            self.conn.execute_native(f'TRUNCATE "{table}" RESTART IDENTITY')  # ids from 1, as SQLite's
         return True
 
-    def _pg_owns(self, table: str) -> bool:
-        """Only the owner of a table drops its indexes; another role (the city's, under row-level
+    def owns(self, table: str) -> bool:
+        """(A server.) Only the owner of a table drops its indexes; another role (the city's, under row-level
         security: admin.py) merges, and may not see that the table holds rows."""
         return bool(self.conn.execute_native(
             "SELECT pg_has_role(relowner, 'MEMBER') FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0])
+
+    def _owned(self, table: str) -> bool:
+        if table not in self._owner_of:
+            self._owner_of[table] = self.owns(table)
+        return self._owner_of[table]
 
     # -- transactions -------------------------------------------------------
     @contextmanager
@@ -690,6 +696,13 @@ class Store:
                               else f't."{f}" IS DISTINCT FROM s."{f}"' for f in fields)
         updated = native(f'UPDATE "{table}" AS t SET {sets} FROM "{stage}" AS s '
                          f"WHERE t._key = s._key AND ({changed})").rowcount
+        if self._owned(table):
+            # New ids from the highest + 1, as SQLite's rowids: after an undo the same file gets the same ids on
+            # both stores (alerts name rows by id). Set here, not by the undo: a sequence ignores rollbacks, and
+            # lowering it there would clash with the rows a failed undo puts back. Another role (row-level
+            # security hides rows from it) goes on from where the identity stands.
+            native(f"SELECT setval(pg_get_serial_sequence(%s, '_id'), COALESCE(max(_id), 0) + 1, false) FROM \"{table}\"",
+                   (f'"{table}"',))
         imported = native(f'INSERT INTO "{table}" ({cols}) SELECT {", ".join(f"s.{c}" for c in map(_quoted, columns))} '
                           f'FROM "{stage}" AS s WHERE NOT EXISTS (SELECT 1 FROM "{table}" AS t WHERE t._key = s._key) '
                           "ORDER BY s._n").rowcount

@@ -100,6 +100,24 @@ def test_undo_of_a_second_month_restores_every_table(town, tmp_path):
     assert town.conn.execute("SELECT oop FROM src_medical WHERE settlement_no = 'S0'").fetchone() == (10000,)
 
 
+def test_ids_after_an_undo_are_given_again_as_sqlite_gives_them(town, tmp_path):
+    """New rows take the highest id + 1, as SQLite's rowids do: after an undo the same file gets the same
+    ids on both stores, and a table emptied by undo starts again from 1 (alerts name rows by id)."""
+    def ids():
+        return town.conn.execute("SELECT settlement_no, _id FROM src_medical ORDER BY _id").fetchall()
+
+    rows = [["S9", P[5], "2026-10-20", "住院", "300"], ["S8", P[4], "2026-10-21", "住院", "200"]]
+    second = bring(town, write(tmp_path, "m2.csv", "medical", rows))
+    assert ids()[4:] == [("S9", 5), ("S8", 6)]  # the file's order, whatever the order of the keys
+    undo_import(town, second)
+    bring(town, write(tmp_path, "m3.csv", "medical", rows[::-1]))
+    assert ids()[4:] == [("S8", 5), ("S9", 6)]
+    for number in sorted({r[0] for r in town.conn.execute("SELECT _import FROM src_medical")}, reverse=True):
+        undo_import(town, number)
+    bring(town, write(tmp_path, "m4.csv", "medical", rows))
+    assert ids() == [("S9", 1), ("S8", 2)]
+
+
 def test_undo_of_full_lists_reverses_endings_and_returns(town, tmp_path):
     before_second = dump(town)
     second = bring(town, write(tmp_path, "p2.csv", "population", people("三号楼", leave=(P[5],))), "2026-10-31")
