@@ -673,9 +673,9 @@ class Store:
 
     def _pg_merge_rows(self, source: str, fields: Sequence[str], records: Iterable[tuple], count: int) -> MergeCounts:
         """merge_rows on a server: the rows stream through COPY into a staging table of the file's
-        transaction (dropped at its commit or rollback; emptied for each chunk), then one UPDATE
-        changes the stored rows that differ (the change log's trigger keeps them, PG_SETUP) and one
-        INSERT adds the new keys in the file's order. Same rule for soft fields as on SQLite."""
+        transaction (dropped at its commit or rollback; emptied for each chunk), then one INSERT adds
+        the new keys in the file's order and, unless all were new, one UPDATE changes the stored rows
+        that differ (the change log's trigger keeps them, PG_SETUP). Same rule for soft fields as on SQLite."""
         table, stage = source_table(source), staging_table(source)
         columns = _record_columns(fields)
         cols = ", ".join(f'"{c}"' for c in columns)
@@ -694,8 +694,6 @@ class Store:
                          for c in columns if c != "_key")
         changed = " OR ".join(f'(s."{f}" IS NOT NULL AND t."{f}" IS DISTINCT FROM s."{f}")' if f in soft
                               else f't."{f}" IS DISTINCT FROM s."{f}"' for f in fields)
-        updated = native(f'UPDATE "{table}" AS t SET {sets} FROM "{stage}" AS s '
-                         f"WHERE t._key = s._key AND ({changed})").rowcount
         if self._owned(table):
             # New ids from the highest + 1, as SQLite's rowids: after an undo the same file gets the same ids on
             # both stores (alerts name rows by id). Set here, not by the undo: a sequence ignores rollbacks, and
@@ -706,6 +704,10 @@ class Store:
         imported = native(f'INSERT INTO "{table}" ({cols}) SELECT {", ".join(f"s.{c}" for c in map(_quoted, columns))} '
                           f'FROM "{stage}" AS s WHERE NOT EXISTS (SELECT 1 FROM "{table}" AS t WHERE t._key = s._key) '
                           "ORDER BY s._n").rowcount
+        # New rows first: a chunk of only new keys (a new city, a new month) needs no second look-up. The
+        # rows just added are identical to the staged ones, so the UPDATE leaves them alone.
+        updated = 0 if imported == count else native(
+            f'UPDATE "{table}" AS t SET {sets} FROM "{stage}" AS s WHERE t._key = s._key AND ({changed})').rowcount
         native("SET LOCAL enable_hashjoin = DEFAULT")
         native("SET LOCAL enable_mergejoin = DEFAULT")
         existing = count - imported
