@@ -89,13 +89,32 @@ def with_caption(t: Any, caption: str) -> Any:
         t.caption = caption
         t.caption_justify = "left"
         return t
-    return Text(f"{t.plain}\n{caption}")
+    return Lines([*t.lines, *caption.splitlines()])
 
 
-def plain_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[str]) -> Text:
+class Lines:
+    """Lines printed as they are. A rich Text of a city's 10,000 workers would be split and wrapped
+    again line by line (0.2 s of a listing's one-second budget); these go out as written."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+
+    @property
+    def plain(self) -> str:
+        return "\n".join(self.lines)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        for line in self.lines:
+            yield Segment(line)
+            yield Segment.line()
+
+
+def plain_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[str]) -> Lines:
     """Aligned columns without borders (CJK characters count double), for long listings."""
     head, body = _aligned(columns, rows, right)
-    return Text("\n".join(([title] if title else []) + head + body))
+    return Lines(([title] if title else []) + head + body)
 
 
 def _aligned(columns: Sequence[str], rows: Sequence[Sequence[Any]], right: set[str]) -> tuple[list[str], list[str]]:

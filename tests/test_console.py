@@ -228,3 +228,26 @@ def test_demo_in_a_gbk_console(tmp_path):
                   env={"PYTHONIOENCODING": "gbk", "PYTHONUTF8": "0"}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode("gbk", "replace")
     assert "演示完成" in done.stdout.decode("gbk")
+
+
+def test_a_long_listing_prints_aligned_as_written_and_never_rewrapped():
+    """Above PLAIN_ABOVE_ROWS rows a table is plain lines: CJK characters count two cells, numbers flush
+    right, a cell that looks like rich markup printed as it is, nothing folded at a narrow console."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from relief_cli import render
+
+    rows = [[f"网格员{i}", "[red]金口岭[/red]" if i == 7 else "金口岭社区", i] for i in range(render.PLAIN_ABOVE_ROWS + 1)]
+    shown = render.with_caption(render.table("超期汇总", ["网格员", "社区", "条数"], rows, justify_right={"条数"}),
+                                "说明一\n说明二")
+    buffer = StringIO()
+    Console(file=buffer, width=20, soft_wrap=True, highlight=False).print(shown)
+    lines = buffer.getvalue().splitlines()
+    assert lines[:3] == ["超期汇总", "网格员     社区" + " " * 15 + "条数", "---------  -----------------  ----"]
+    assert lines[-2:] == ["说明一", "说明二"]
+    body = lines[3:-2]
+    assert len(body) == len(rows) and {cell_len(line) for line in body} == {34}
+    assert body[7] == "网格员7    [red]金口岭[/red]     7"
+    assert body[300] == "网格员300  金口岭社区" + " " * 10 + "300"
