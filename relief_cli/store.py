@@ -556,10 +556,11 @@ class Store:
         return True
 
     def owns(self, table: str) -> bool:
-        """(A server.) Only the owner of a table drops its indexes; another role (the city's, under row-level
-        security: admin.py) merges, and may not see that the table holds rows."""
+        """(A server.) Only the owner of a table drops its indexes and sets its identity; another role (the
+        city's, under row-level security: admin.py) merges, and may not see that the table holds rows. A member
+        of the owning role counts when it holds the owner's rights without SET ROLE (USAGE, not MEMBER)."""
         return bool(self.conn.execute_native(
-            "SELECT pg_has_role(relowner, 'MEMBER') FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0])
+            "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0])
 
     def _owned(self, table: str) -> bool:
         if table not in self._owner_of:
