@@ -163,7 +163,7 @@ def test_a_rejected_row_does_not_take_its_person_off_the_list(store, tmp_path):
     assert A in valid(store, "2026-10-15")
 
 
-def test_the_same_person_rejected_twice_is_kept_once(store, tmp_path):
+def test_the_same_person_rejected_twice_ends_nobody(store, tmp_path):
     """Two unreadable rows of one person: the server keeps the list's names without a unique index
     (they arrive by COPY), so the same ID twice must neither fail nor end anybody."""
     month(store, tmp_path, "m1.csv", PEOPLE, "2026-08-31")

@@ -422,9 +422,9 @@ def test_a_scan_leaves_the_alerts_vacuumed_for_the_listings(city):
     the table after it commits (here its pages were all made dirty first).
 
     Only the scan's own VACUUM is counted (autovacuum, which would come by later, is off for the copied
-    database). In CI a VACUUM sometimes marks only the pages holding the rows' new versions (16 of 32):
-    some snapshot still needed the old ones. Which snapshot was not found; what is pinned is that the
-    scan vacuumed and that the pages it could mark were marked."""
+    database). In CI the VACUUM sometimes marks only half the pages (16 of 32), as if some snapshot
+    still needed the rows' old versions; the cause was not found. What is pinned is that the scan
+    vacuumed, and that at least that half was marked."""
     city.sql("DO $$ DECLARE t text; BEGIN FOR t IN SELECT relname FROM pg_class WHERE relkind = 'r' "
              "AND relnamespace = current_schema()::regnamespace LOOP "
              "EXECUTE format('ALTER TABLE %I SET (autovacuum_enabled = off)', t); END LOOP; END $$")
