@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -256,7 +257,7 @@ def _collect_hits(conn: sqlite3.Connection, rule: RuleBase, ctx: ScanContext) ->
         except RuleQueryRefused as e:
             raise RuleQueryRefused(f"规则「{rule.id}」（{rule.name}）的查询{e}") from None
         except sqlite3.DatabaseError as e:  # the rule's own text is wrong, or it tried to write
-            reason = "只能读取数据" if "not authorized" in str(e) else f"有误，SQLite 无法执行：{e}"
+            reason = "只能读取数据" if "not authorized" in str(e) else f"有误，SQLite 无法执行：{_sqlite_reason(e)}"
             raise RuleQueryRefused(f"规则「{rule.id}」（{rule.name}）的查询{reason}") from None
         conn.executemany(
             "INSERT INTO _hits VALUES (?, ?, ?, ?, ?, ?)",
@@ -311,6 +312,27 @@ def _hits_of_the_dead_go_to_the_household(conn: sqlite3.Connection, ctx: ScanCon
         """,
         {"as_of": ctx.as_of},
     )
+
+
+# SQLite's reasons for refusing a query's text, as an officer reads them; the names come from the rule's own SQL.
+_SQLITE_REASONS = (
+    (re.compile(r'near "(.*)": syntax error'), "在「{0}」附近有语法错误"),
+    (re.compile(r"no such column: (.*)"), "没有列 {0}"),
+    (re.compile(r"no such table: (.*)"), "没有表 {0}"),
+    (re.compile(r"no such function: (.*)"), "没有函数 {0}"),
+    (re.compile(r"ambiguous column name: (.*)"), "列名 {0} 有歧义（几个表都有这一列，请写明表名）"),
+    (re.compile(r"wrong number of arguments to function (.*)"), "函数 {0} 的参数个数不对"),
+    (re.compile(r"incomplete input"), "语句不完整"),
+)
+
+
+def _sqlite_reason(e: Exception) -> str:
+    text = str(e)
+    for pattern, chinese in _SQLITE_REASONS:
+        found = pattern.fullmatch(text)
+        if found:
+            return chinese.format(*found.groups())
+    return f"（SQLite 的原文：{text}）"
 
 
 def _run_read_only(conn: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:

@@ -282,7 +282,7 @@ class Store:
 
         self.config = config
         self._logged: set[str] | None = None  # sources whose changes the running import keeps (log_changes)
-        self._owner_of: dict[str, bool] = {}  # a server's tables this role owns (_owned)
+        self._owner_of: dict[str, bool] = {}  # a server's tables this role owns (owns)
         self.pg = pg.is_url(path)
         if self.pg:
             self.url = str(path)
@@ -559,12 +559,9 @@ class Store:
         """(A server.) Only the owner of a table drops its indexes and sets its identity; another role (the
         city's, under row-level security: admin.py) merges, and may not see that the table holds rows. A member
         of the owning role counts when it holds the owner's rights without SET ROLE (USAGE, not MEMBER)."""
-        return bool(self.conn.execute_native(
-            "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0])
-
-    def _owned(self, table: str) -> bool:
-        if table not in self._owner_of:
-            self._owner_of[table] = self.owns(table)
+        if table not in self._owner_of:  # asked per chunk of an import: once per table and connection
+            self._owner_of[table] = bool(self.conn.execute_native(
+                "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0])
         return self._owner_of[table]
 
     # -- transactions -------------------------------------------------------
@@ -695,7 +692,7 @@ class Store:
                          for c in columns if c != "_key")
         changed = " OR ".join(f'(s."{f}" IS NOT NULL AND t."{f}" IS DISTINCT FROM s."{f}")' if f in soft
                               else f't."{f}" IS DISTINCT FROM s."{f}"' for f in fields)
-        if self._owned(table):
+        if self.owns(table):
             # New ids from the highest + 1, as SQLite's rowids: after an undo the same file gets the same ids on
             # both stores (alerts name rows by id). Set here, not by the undo: a sequence ignores rollbacks, and
             # lowering it there would clash with the rows a failed undo puts back. Another role (row-level

@@ -271,13 +271,17 @@ def test_an_sql_rule_that_would_write_is_refused(city, tmp_path, config):
     rule = sql_rule(config, "WITH gone AS (DELETE FROM alerts RETURNING id) "
                             "SELECT id AS subject_key, 1 AS period, 'x' AS evidence FROM gone")
     # SQLite has no DELETE inside WITH; on a server the statement's parse tree shows it
-    refused = "只能读取数据" if city.pg else '有误，SQLite 无法执行：near "DELETE": syntax error'
+    refused = "只能读取数据" if city.pg else "有误，SQLite 无法执行：在「DELETE」附近有语法错误"
     with pytest.raises(RuleQueryRefused, match=f"^规则「own」（自定义）的查询{refused}$"):
         scan(city, AS_OF, rules=[rule])
     if not city.pg:  # a statement SQLite parses but its authorizer refuses (a pragma)
         pragma = sql_rule(config, "SELECT name AS subject_key, 1 AS period, 'x' AS evidence FROM pragma_table_info('alerts')")
         with pytest.raises(RuleQueryRefused, match="^规则「own」（自定义）的查询只能读取数据$"):
             scan(city, AS_OF, rules=[pragma])
+    if not city.pg:  # the rule names what is not there: said in Chinese, with the rule's own name for it
+        unknown = sql_rule(config, "SELECT id_no AS subject_key, 1 AS period, no_such_field AS evidence FROM src_illness")
+        with pytest.raises(RuleQueryRefused, match="^规则「own」（自定义）的查询有误，SQLite 无法执行：没有列 no_such_field$"):
+            scan(city, AS_OF, rules=[unknown])
     missing = sql_rule(config, "SELECT id_no AS subject_key, 'x' AS evidence FROM src_illness")
     with pytest.raises(RuleQueryRefused, match="^规则「own」（自定义）的查询缺少列：period$"):
         scan(city, AS_OF, rules=[missing])
