@@ -364,7 +364,7 @@ class Store:
             with self.transaction():
                 if self.pg:
                     self._pg_migration_lock()
-                if self._version() >= number:
+                if self._version(create=self.pg) >= number:
                     continue
                 if native:
                     for statement in _pg_statements(script):
@@ -395,12 +395,17 @@ class Store:
             self.conn.execute_native("DELETE FROM relief_compat")
             self.conn.execute_native("INSERT INTO relief_compat VALUES (%s)", (digest,))
 
-    def _version(self) -> int:
+    def _version(self, create: bool = False) -> int:
         if not self.pg:
             return self.conn.execute("PRAGMA user_version").fetchone()[0]
-        # Looked up first: CREATE ... IF NOT EXISTS needs the right to create, which a district's role has not.
-        if not self.conn.execute_native("SELECT to_regclass('relief_schema') IS NOT NULL").fetchone()[0]:
+        # No table yet: a new database. It is created only under the migration lock (create=True): two first
+        # commands creating it at once collide in the catalog ("type already exists"). There CREATE ... IF NOT
+        # EXISTS, not a look-up first: a look-up made before the lock was waited for may still answer from this
+        # session's stale catalog cache that the table is missing, while CREATE looks again.
+        if create:
             self.conn.execute_native("CREATE TABLE IF NOT EXISTS relief_schema (version integer NOT NULL)")
+        elif not self.conn.execute_native("SELECT to_regclass('relief_schema') IS NOT NULL").fetchone()[0]:
+            return 0  # (a look-up: CREATE needs the right to create, which a district's role has not)
         row = self.conn.execute_native("SELECT max(version) FROM relief_schema").fetchone()
         return row[0] or 0
 
