@@ -182,6 +182,15 @@ def crashing_parse(path: Path, config: Any, forced: str | None, raw: bool = Fals
     return parse_file(path, config, forced, raw=raw)
 
 
+def parse_in_pairs(path: Path, config: Any, forced: str | None, raw: bool = False) -> Any:
+    """A worker's parse that sends its rows two at a time, so that a small file arrives in many chunks;
+    module-level so spawned workers can run it."""
+    from relief_cli import parse
+
+    parse.CHUNK_ROWS = 2
+    return parse.parse_file(path, config, forced, raw=raw)
+
+
 ROOT = Path(__file__).parent.parent
 
 

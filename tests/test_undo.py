@@ -22,7 +22,7 @@ from relief_cli.importer import import_paths
 from relief_cli.scan import scan
 from relief_cli.store import Store
 from relief_cli.visit_sheet import write_visit_workbook
-from conftest import ROOT, make_id
+from conftest import ROOT, make_id, parse_in_pairs
 
 runner = CliRunner()
 P = [make_id("340705", "19800101", n) for n in range(1, 7)]
@@ -116,6 +116,34 @@ def test_ids_after_an_undo_are_given_again_as_sqlite_gives_them(town, tmp_path):
         undo_import(town, number)
     bring(town, write(tmp_path, "m4.csv", "medical", rows))
     assert ids() == [("S9", 1), ("S8", 2)]
+
+
+def test_a_file_whose_chunks_hold_new_and_stored_keys_in_turn_gets_sqlites_ids_counts_and_undo(town, tmp_path, monkeypatch):
+    """A server's owner COPYs a chunk straight into the table while the keys are new, and merges through
+    staging from a chunk with a stored key until one holds only new keys again (Store._pg_merge_rows): the
+    rows, ids and counts are SQLite's however the chunks went, and an undo restores the month."""
+    tried = []
+    append = Store._pg_append
+    monkeypatch.setattr(Store, "_pg_append", lambda self, *a: tried.append(append(self, *a)) or tried[-1])
+    before = dump(town)  # S0..S3 stored, ids 1-4
+    rows = [["S0", P[0], "2026-09-15", "门诊", "150"], ["S1", P[1], "2026-09-15", "门诊", "100"],  # changed; same
+            ["T1", P[4], "2026-10-20", "住院", "300"], ["T2", P[5], "2026-10-21", "住院", "310"],  # new, merged
+            ["T3", P[4], "2026-10-22", "门诊", "20"], ["T4", P[5], "2026-10-23", "门诊", "30"],    # new, COPY
+            ["T5", P[4], "2026-10-24", "门诊", "40"], ["S2", P[2], "2026-09-15", "门诊", "100"],   # new, stored
+            ["T6", P[5], "2026-10-25", "门诊", "50"], ["T7", P[4], "2026-10-26", "门诊", "60"],    # new, merged
+            ["S3", P[3], "2026-09-15", "门诊", "100"]]                                              # stored
+    report = import_paths(town, [write(tmp_path, "m2.csv", "medical", rows)], as_of=dt.date(2026, 10, 31),
+                          parse=parse_in_pairs)
+    sheet = report.sheets[0]
+    assert (sheet.imported, sheet.updated, sheet.unchanged) == (7, 1, 3)
+    assert tried == ([False, True, False, False] if town.pg else [])
+    assert town.conn.execute("SELECT _id, settlement_no, oop, _import, _row FROM src_medical ORDER BY _id").fetchall() == [
+        (1, "S0", 15000, sheet.import_id, 2), (2, "S1", 10000, 3, 3), (3, "S2", 10000, 3, 4), (4, "S3", 10000, 3, 5),
+        (5, "T1", 30000, sheet.import_id, 4), (6, "T2", 31000, sheet.import_id, 5), (7, "T3", 2000, sheet.import_id, 6),
+        (8, "T4", 3000, sheet.import_id, 7), (9, "T5", 4000, sheet.import_id, 8), (10, "T6", 5000, sheet.import_id, 10),
+        (11, "T7", 6000, sheet.import_id, 11)]
+    undo_import(town, sheet.import_id)
+    assert dump(town) == before
 
 
 def test_undo_of_full_lists_reverses_endings_and_returns(town, tmp_path):
