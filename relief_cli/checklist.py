@@ -17,7 +17,7 @@ from typing import Any
 from .privacy import Masker
 from .store import Store, read_table
 from .values import age_on
-from .scan import ensure_calendar, workdays_after
+from .workdays import ensure_calendar, workdays_after
 from .workdays import WorkCalendar
 
 NEW_APPLICATION, ADJUSTMENT, HARDSHIP = "新申请", "动态调整", "突发困难"

@@ -14,7 +14,7 @@ from typing import Any
 
 from .alerts import ALERT_SELECT, AlertFilter, alert_record, filter_sql
 from .privacy import Masker
-from .scan import ensure_calendar
+from .workdays import ensure_calendar
 from .store import Store
 
 UNKNOWN = "（未分派）"

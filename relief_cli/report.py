@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from .scan import ensure_calendar
+from .workdays import ensure_calendar
 from .history import WITHDRAWN
 from .store import Store
 

@@ -21,11 +21,7 @@ from .pg import SCAN_WORK_MEM
 from .status import rule_warnings
 from .values import mask_name
 from .store import SCAN_LOCK, Store, StoreError, read_table, source_table
-from .workdays import WorkCalendar
-
-CALENDAR_YEARS_BEFORE = 3
-CALENDAR_YEARS_AFTER = 2
-
+from .workdays import refresh_calendar
 
 @dataclass(frozen=True)
 class RuleCount:
@@ -137,34 +133,6 @@ def dry_run(store: Store, as_of: dt.date, rules: Sequence[RuleBase] | None = Non
     except _RollBack as done:
         return done.result
     raise AssertionError("dry run must roll back")
-
-
-def refresh_calendar(store: Store, as_of: dt.date) -> None:
-    """The calendar table covers the alerts' years around the scan date."""
-    settings = store.config.settings
-    first_alert = store.conn.execute("SELECT MIN(raised_on) FROM alerts").fetchone()[0]
-    first_year = min(as_of.year, int(first_alert[:4]) if first_alert else as_of.year) - CALENDAR_YEARS_BEFORE
-    first, last = dt.date(first_year, 1, 1), dt.date(as_of.year + CALENDAR_YEARS_AFTER, 12, 31)
-    cal = WorkCalendar.from_settings(settings.calendar)
-    store.conn.execute("DELETE FROM calendar")
-    store.conn.executemany("INSERT INTO calendar (day, workday, idx) VALUES (?, ?, ?)", cal.rows(first, last))
-
-
-def ensure_calendar(store: Store, day: dt.date) -> None:
-    """Make sure the calendar table covers the day and every alert (a write only when it does not)."""
-    first, last = store.conn.execute("SELECT MIN(day), MAX(day) FROM calendar").fetchone()
-    oldest = store.conn.execute("SELECT MIN(raised_on) FROM alerts").fetchone()[0]
-    wanted_first = min(day.isoformat(), oldest or day.isoformat())
-    if first is None or first > wanted_first or last < day.isoformat():
-        with store.transaction():
-            refresh_calendar(store, day)
-
-
-def workdays_after(store: Store, day: str, n: int) -> str:
-    """The n-th working day after day (ISO dates), from the calendar table."""
-    return store.conn.execute(
-        "SELECT MIN(day) FROM calendar WHERE idx = (SELECT idx FROM calendar WHERE day = ?) + ?", (day, n)
-    ).fetchone()[0]
 
 
 def _build_people(store: Store, ctx: ScanContext) -> None:

@@ -11,8 +11,13 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from .store import Store
+
+CALENDAR_YEARS_BEFORE = 3
+CALENDAR_YEARS_AFTER = 2
 
 
 @dataclass(frozen=True)
@@ -74,3 +79,33 @@ class WorkCalendar:
             idx += work
             yield day.isoformat(), int(work), idx
             day += dt.timedelta(days=1)
+
+
+# The calendar table, which the scan fills and the listings read (here, not in scan.py: a listing need not
+# load the rule kinds).
+def refresh_calendar(store: Store, as_of: dt.date) -> None:
+    """The calendar table covers the alerts' years around the scan date."""
+    settings = store.config.settings
+    first_alert = store.conn.execute("SELECT MIN(raised_on) FROM alerts").fetchone()[0]
+    first_year = min(as_of.year, int(first_alert[:4]) if first_alert else as_of.year) - CALENDAR_YEARS_BEFORE
+    first, last = dt.date(first_year, 1, 1), dt.date(as_of.year + CALENDAR_YEARS_AFTER, 12, 31)
+    cal = WorkCalendar.from_settings(settings.calendar)
+    store.conn.execute("DELETE FROM calendar")
+    store.conn.executemany("INSERT INTO calendar (day, workday, idx) VALUES (?, ?, ?)", cal.rows(first, last))
+
+
+def ensure_calendar(store: Store, day: dt.date) -> None:
+    """Make sure the calendar table covers the day and every alert (a write only when it does not)."""
+    first, last = store.conn.execute("SELECT MIN(day), MAX(day) FROM calendar").fetchone()
+    oldest = store.conn.execute("SELECT MIN(raised_on) FROM alerts").fetchone()[0]
+    wanted_first = min(day.isoformat(), oldest or day.isoformat())
+    if first is None or first > wanted_first or last < day.isoformat():
+        with store.transaction():
+            refresh_calendar(store, day)
+
+
+def workdays_after(store: Store, day: str, n: int) -> str:
+    """The n-th working day after day (ISO dates), from the calendar table."""
+    return store.conn.execute(
+        "SELECT MIN(day) FROM calendar WHERE idx = (SELECT idx FROM calendar WHERE day = ?) + ?", (day, n)
+    ).fetchone()[0]

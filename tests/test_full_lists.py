@@ -9,7 +9,6 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from relief_cli.cli import app

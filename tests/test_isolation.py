@@ -16,7 +16,7 @@ from relief_cli.cli import app
 from relief_cli.config import load_config
 from relief_cli.importer import import_paths
 from relief_cli.store import Store
-from conftest import make_id, pg_name, write_xlsx
+from conftest import make_id, pg_name
 
 IDS = [make_id("340705", "19800101", i) for i in range(1, 40)]
 
