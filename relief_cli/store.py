@@ -676,12 +676,12 @@ class Store:
         return MergeCounts(imported, updated, existing - updated)
 
     def _pg_merge_rows(self, source: str, fields: Sequence[str], records: Iterable[tuple], count: int) -> MergeCounts:
-        """merge_rows on a server. The owner of the table first tries a chunk as new rows, by COPY straight
-        into the table (see _pg_append); when a key is already stored, or for another role, the rows stream
-        through COPY into a staging table of the file's transaction (dropped at its commit or rollback;
-        emptied for each chunk), then one INSERT adds the new keys in the file's order and, unless all were
-        new, one UPDATE changes the stored rows that differ (the change log's trigger keeps them, PG_SETUP).
-        Same rule for soft fields as on SQLite."""
+        """merge_rows on a server. The owner of the table tries a chunk as new rows, by COPY straight into
+        the table (see _pg_append), unless the file's last chunk held stored keys. When a key is stored, or
+        for another role, the rows stream through COPY into a staging table of the file's transaction
+        (dropped at its commit or rollback; emptied for each chunk), then one INSERT adds the new keys in the
+        file's order and, unless all were new, one UPDATE changes the stored rows that differ (the change
+        log's trigger keeps them, PG_SETUP). Same rule for soft fields as on SQLite."""
         table, stage = source_table(source), staging_table(source)
         columns = _record_columns(fields)
         cols = ", ".join(f'"{c}"' for c in columns)
