@@ -357,6 +357,8 @@ class Store:
         """Registered migrations in order. Two first commands on a new database may race here: each
         migration re-reads the version under the write lock, so the second finds it done."""
         if self.pg:
+            if not self._version():  # a new database: before relief writes anything in it
+                self._pg_check_locale()
             self._pg_compat()
         steps = schema_steps(self.pg)
         if self._version() >= len(steps):
@@ -374,6 +376,14 @@ class Store:
                     for statement in _statements(script):
                         self.conn.execute(statement)
                 self._set_version(number)
+
+    def _pg_check_locale(self) -> None:
+        from .pg import locale_problem
+
+        problem = locale_problem(self.conn)
+        if problem:
+            self.conn.close()
+            raise StoreError(f"{self.where}: {problem}")
 
     def _pg_compat(self) -> None:
         """The SQL functions of dialect.COMPAT_FUNCTIONS, (re)created when relief brings new ones."""

@@ -59,9 +59,10 @@ def server():
             self.dbs: list[str] = []
             self.roles: list[str] = []
 
-        def database(self, relief_tables: bool = False) -> str:
+        def database(self, relief_tables: bool = False, locale: str = "") -> str:
+            """locale: the new database's encoding and collation, as CREATE DATABASE takes them."""
             name = f"e{os.getpid()}_{next(_NAMES)}"
-            pg_admin(f'CREATE DATABASE "{name}"')
+            pg_admin(f'CREATE DATABASE "{name}"' + (f" TEMPLATE template0 {locale}" if locale else ""))
             self.dbs.append(name)
             if relief_tables:  # made by the administrator, as a city's first import does
                 from relief_cli.store import Store
@@ -168,6 +169,34 @@ def test_a_role_that_cannot_create_relief_tables_in_a_new_database(server, tmp_p
     assert refused(target, tmp_path, monkeypatch, ("import", data)) == (
         f"错误：{pg.safe_url(target)}: 这个用户没有使用 relief 数据表的权限（新数据库第一次使用时还要能建表），请让管理员授权\n")
     assert objects(name) == []
+
+
+@needs_server
+def test_a_new_database_that_does_not_sort_as_sqlite_or_is_not_utf8_is_refused_before_anything_is_created(
+        server, tmp_path_factory, tmp_path, monkeypatch):
+    """SQLite sorts text by code point: a database that sorts by pinyin (ICU's zh here; zh_CN.UTF-8 likewise)
+    would list and print in another order. Said before relief creates anything, with the command that makes
+    a database it can use, which then imports."""
+    data = tmp_path_factory.mktemp("inbox") / "死亡.csv"
+    data.write_text("身份证号,死亡日期\n", encoding="utf-8")
+    fix = "请让管理员新建数据库后再使用：createdb --template=template0 --encoding=UTF8 --locale=C"
+    ascii_db = server.database(locale="ENCODING 'SQL_ASCII' LOCALE 'C'")
+    target = pg_url(ascii_db)
+    assert refused(target, tmp_path, monkeypatch, ("import", data)) == (
+        f"错误：{pg.safe_url(target)}: 数据库「{ascii_db}」的字符编码是 SQL_ASCII，relief 需要 UTF8；{fix} {ascii_db}\n")
+    assert objects(ascii_db) == []
+    if int(pg_admin("SHOW server_version_num")[0][0]) >= 150000:  # ICU databases: PostgreSQL 15 on
+        pinyin = server.database(locale="ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'zh' LOCALE 'C.UTF-8'")
+        target = pg_url(pinyin)
+        assert refused(target, tmp_path, monkeypatch, ("import", data)) == (
+            f"错误：{pg.safe_url(target)}: 数据库「{pinyin}」的排序规则是 ICU zh，与 SQLite 按字符编码排序不同"
+            f"（列表、清单的顺序会不一致）；{fix} {pinyin}\n")
+        assert objects(pinyin) == []
+    made = server.database(locale="ENCODING 'UTF8' LOCALE 'C'")  # what the message's createdb makes
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["import", str(data), "--db", pg_url(made)])
+    assert result.exit_code == 0, result.output
+    assert ("rel", "public", "alerts") in objects(made)
 
 
 def test_the_message_for_a_server_older_than_postgresql_13():
