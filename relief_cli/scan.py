@@ -23,6 +23,7 @@ from .values import mask_name
 from .store import SCAN_LOCK, Store, StoreError, read_table, source_table
 from .workdays import refresh_calendar
 
+
 @dataclass(frozen=True)
 class RuleCount:
     rule: str
